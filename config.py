@@ -1,0 +1,166 @@
+"""All settings, parsed strictly from the environment; a bad value stops start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+INSTANCE_DIR = ROOT / "instance"
+ENVIRONMENTS = ("development", "test", "production")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    """Read NAME, or the file named by NAME_FILE (for secrets mounted by the platform)."""
+    file_name = env.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {file_name!r}: {exc.strerror}") from exc
+    value = env.get(name)
+    return value.strip() if value is not None else None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = _raw(env, name)
+    if value is None or value == "":
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name}: expected true/false (1/0, yes/no, on/off), got {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    value = _raw(env, name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}, got {number}")
+    return number
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _raw(env, name) or default
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = _raw(env, name) or default
+    scheme = value.split(":", 1)[0].split("+", 1)[0]
+    if ":" not in value or scheme not in schemes:
+        raise ConfigError(f"{name}: expected a URL starting with {' or '.join(schemes)}")
+    return value
+
+
+def _dev_secret_key() -> str:
+    """A development key kept under instance/ so restarts keep staff logged in."""
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    path = INSTANCE_DIR / "dev-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the processes read. Build one with ``load_settings``."""
+
+    env: str
+    secret_key: str
+    database_url: str
+    redis_url: str
+    session_cookie_secure: bool
+    session_idle_minutes: int
+    session_max_hours: int
+    login_failures_per_account: int
+    login_failures_per_ip: int
+    login_failure_window_minutes: int
+    heartbeat_stale_seconds: int
+    engine_tick_seconds: int
+    trusted_proxies: int
+    log_level: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    def flask_config(self) -> dict[str, Any]:
+        """The Flask ``app.config`` mapping for these settings."""
+        return {
+            "CRM_SETTINGS": self,
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "SESSION_COOKIE_SECURE": self.session_cookie_secure,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_NAME": "crm_session",
+            "REMEMBER_COOKIE_DURATION": 0,
+            "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+            "RATELIMIT_STORAGE_URI": self.redis_url,
+            "RATELIMIT_KEY_PREFIX": "crm-limits",
+            "RATELIMIT_HEADERS_ENABLED": False,
+            "RATELIMIT_SWALLOW_ERRORS": True,
+            "TESTING": self.env == "test",
+            **self.extra,
+        }
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Parse the environment; raise ConfigError naming the first bad variable."""
+    env = os.environ if env is None else env
+    app_env = _choice(env, "CRM_ENV", "development", ENVIRONMENTS)
+    production = app_env == "production"
+    secret_key = _raw(env, "SECRET_KEY")
+    if not secret_key:
+        if production:
+            raise ConfigError("SECRET_KEY: required in production (or SECRET_KEY_FILE)")
+        secret_key = _dev_secret_key() if app_env == "development" else secrets.token_hex(32)
+    elif production and len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY: must be at least 32 characters in production")
+    default_db = f"sqlite:///{INSTANCE_DIR / 'crm.sqlite3'}"
+    database_url = _url(env, "DATABASE_URL", default_db, ("sqlite", "postgresql"))
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    if production and not _raw(env, "DATABASE_URL"):
+        raise ConfigError("DATABASE_URL: required in production")
+    redis_url = _url(env, "REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix"))
+    if production and not _raw(env, "REDIS_URL"):
+        raise ConfigError("REDIS_URL: required in production")
+    return Settings(
+        env=app_env,
+        secret_key=secret_key,
+        database_url=database_url,
+        redis_url=redis_url,
+        session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", app_env == "production"),
+        session_idle_minutes=_int(env, "SESSION_IDLE_MINUTES", 60, minimum=1),
+        session_max_hours=_int(env, "SESSION_MAX_HOURS", 12, minimum=1),
+        login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+        login_failures_per_ip=_int(env, "LOGIN_FAILURES_PER_IP", 20, minimum=1),
+        login_failure_window_minutes=_int(env, "LOGIN_FAILURE_WINDOW_MINUTES", 15, minimum=1),
+        heartbeat_stale_seconds=_int(env, "HEARTBEAT_STALE_SECONDS", 60, minimum=5),
+        engine_tick_seconds=_int(env, "ENGINE_TICK_SECONDS", 5, minimum=1),
+        trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
+        log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+    )

@@ -1,0 +1,1 @@
+"""Admissions CRM: the back office of an addiction-treatment referral service."""

@@ -1,0 +1,69 @@
+"""create_app(): the table of contents of the web process, one init per subsystem."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, redirect, render_template, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import ROOT, Settings, load_settings
+from crm import models_registry  # noqa: F401  (every table known to SQLAlchemy and Alembic)
+from crm.admin import init_admin
+from crm.auth.access import public
+from crm.auth.views import init_auth
+from crm.cli import init_cli
+from crm.database import render_migration_item
+from crm.extensions import csrf, db, limiter, migrate
+from crm.health.views import bp as health_bp
+from crm.queue import init_queue
+from crm.requestctx import init_request_context
+from crm.security import init_security_headers
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the web application from ``settings`` (default: the environment)."""
+    settings = settings or load_settings()
+    app = Flask(
+        "crm",
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "crm" / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.update(settings.flask_config())
+    app.config.update(overrides)
+    logging.basicConfig(level=settings.log_level)
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True,
+        render_item=render_migration_item,
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    init_request_context(app)
+    init_security_headers(app, hsts=settings.env == "production")
+    init_auth(app)
+    init_admin(app)
+    init_queue(app)
+    app.register_blueprint(health_bp)
+    init_cli(app)
+    _init_pages(app)
+    return app
+
+
+def _init_pages(app: Flask) -> None:
+    @app.get("/")
+    @public
+    def home() -> Any:
+        return redirect(url_for("admin.index"))
+
+    for status in (400, 403, 404, 405, 500):
+        app.register_error_handler(
+            status, lambda e, s=status: (render_template("errors/error.html", status=s), s)
+        )

@@ -1,0 +1,55 @@
+"""The single permission table by role. Pure: no Flask, no database."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """A staff member's role (DOMAIN.md: who uses the back office)."""
+
+    ADMISSIONS = "admissions"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    """Something a view or action needs. Views declare one; roles grant a set."""
+
+    VIEW_DASHBOARD = "view_dashboard"
+    CHANGE_OWN_PASSWORD = "change_own_password"
+    WORK_LEADS = "work_leads"
+    VIEW_ENGINE_HEALTH = "view_engine_health"
+    MANAGE_STAFF = "manage_staff"
+    READ_AUDIT = "read_audit"
+
+
+_EVERY_STAFF_MEMBER = frozenset(
+    {Permission.VIEW_DASHBOARD, Permission.CHANGE_OWN_PASSWORD, Permission.WORK_LEADS}
+)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMISSIONS: _EVERY_STAFF_MEMBER,
+    Role.MANAGER: _EVERY_STAFF_MEMBER | {Permission.VIEW_ENGINE_HEALTH},
+    Role.ADMIN: _EVERY_STAFF_MEMBER
+    | {Permission.VIEW_ENGINE_HEALTH, Permission.MANAGE_STAFF, Permission.READ_AUDIT},
+}
+
+
+def parse_role(value: str) -> Role:
+    """The Role named by ``value``; ValueError with a clear message otherwise."""
+    try:
+        return Role(value)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise ValueError(f"Unknown role {value!r}: choose one of {allowed}.") from None
+
+
+def has_permission(role: str | None, permission: Permission) -> bool:
+    """Whether a member of ``role`` may do what ``permission`` guards."""
+    if role is None:
+        return False
+    try:
+        return permission in ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return False

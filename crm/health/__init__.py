@@ -1,0 +1,1 @@
+"""Engine heartbeat and the /healthz report."""

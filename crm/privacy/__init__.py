@@ -1,0 +1,1 @@
+"""Data protection: the audit trail (consent, retention and rights requests come later)."""

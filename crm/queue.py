@@ -1,0 +1,70 @@
+"""Celery wiring for the web side: task names, and enqueueing only after commit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+# Task names: the web side enqueues by name and never imports workers/.
+ENGINE_TICK = "engine.tick"
+
+_PENDING = "crm_tasks_after_commit"
+
+
+def init_queue(app: Flask) -> Celery:
+    """Create the Celery app for this Flask app; tasks run inside its app context."""
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    settings = app.config["CRM_SETTINGS"]
+    celery = Celery(app.import_name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=settings.redis_url,
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 300, "socket_connect_timeout": 2},
+        timezone="UTC",
+        enable_utc=True,
+    )
+    app.extensions["celery"] = celery
+    return celery
+
+
+def enqueue_after_commit(session: Session, task_name: str, *args: Any) -> None:
+    """Send ``task_name`` once the session's transaction commits; drop it on rollback."""
+    session.info.setdefault(_PENDING, []).append((task_name, args))
+
+
+def _send(task_name: str, args: tuple[Any, ...]) -> None:
+    from flask import current_app
+
+    celery: Celery = current_app.extensions["celery"]
+    try:
+        celery.send_task(task_name, args=args, retry=False)
+    except Exception:  # a lost wake-up costs one tick: the due rows are in the database
+        log.warning("could not enqueue %s; the next engine tick will pick it up", task_name)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    for task_name, args in session.info.pop(_PENDING, []):
+        _send(task_name, args)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous: Any) -> None:
+    session.info.pop(_PENDING, None)
