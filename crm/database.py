@@ -62,7 +62,7 @@ def unit_of_work(session: Session | None = None) -> Iterator[Session]:
     if session is None:
         from crm.extensions import db
 
-        session = db.session
+        session = db.session()
     try:
         yield session
         session.commit()

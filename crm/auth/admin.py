@@ -37,7 +37,7 @@ class StaffView(SecureModelView):
     can_delete = False
     can_view_details = True
     column_list = ("name", "email", "role", "active", "phone", "last_login_at", "created_at")
-    column_details_list = column_list + ("password_changed_at",)
+    column_details_list = (*column_list, "password_changed_at")
     column_searchable_list = ("name", "email")
     column_filters = ("role", "active")
     column_default_sort = "name"
@@ -48,8 +48,11 @@ class StaffView(SecureModelView):
 
     def _details(self, form: Any) -> services.StaffDetails:
         return services.StaffDetails(
-            name=form.name.data, email=form.email.data, role=form.role.data,
-            phone=form.phone.data, active=bool(form.active.data),
+            name=form.name.data,
+            email=form.email.data,
+            role=form.role.data,
+            phone=form.phone.data,
+            active=bool(form.active.data),
         )
 
     @staticmethod

@@ -15,7 +15,8 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 class ChangePasswordForm(FlaskForm):  # type: ignore[misc]
     current_password = PasswordField("Current password", validators=[DataRequired()])
     new_password = PasswordField(
-        "New password", validators=[DataRequired(), Length(max=1024)],
+        "New password",
+        validators=[DataRequired(), Length(max=1024)],
         description="At least 12 characters. Several random words make a strong password.",
     )
 

@@ -17,7 +17,7 @@ class Permission(StrEnum):
     """Something a view or action needs. Views declare one; roles grant a set."""
 
     VIEW_DASHBOARD = "view_dashboard"
-    CHANGE_OWN_PASSWORD = "change_own_password"
+    CHANGE_OWN_PASSWORD = "change_own_password"  # noqa: S105 (a permission name)
     WORK_LEADS = "work_leads"
     VIEW_ENGINE_HEALTH = "view_engine_health"
     MANAGE_STAFF = "manage_staff"

@@ -20,9 +20,28 @@ from crm.validation import clean_text, normalise_email, normalise_phone
 # Mailboxes that belong to a team, not a person: accounts must be personal (no shared logins).
 SHARED_MAILBOXES = frozenset(
     {
-        "admin", "administrator", "admissions", "info", "office", "reception", "team",
-        "shared", "staff", "support", "enquiries", "hello", "contact", "oncall", "root",
-        "test", "demo", "default", "user", "manager", "noreply", "no-reply",
+        "admin",
+        "administrator",
+        "admissions",
+        "info",
+        "office",
+        "reception",
+        "team",
+        "shared",
+        "staff",
+        "support",
+        "enquiries",
+        "hello",
+        "contact",
+        "oncall",
+        "root",
+        "test",
+        "demo",
+        "default",
+        "user",
+        "manager",
+        "noreply",
+        "no-reply",
     }
 )
 GENERIC_LOGIN_FAILURE = "Email or password is incorrect."
@@ -57,9 +76,7 @@ def log_in(email: str, password: str, actor: Actor, user_agent: str | None) -> L
         address = normalise_email(email)
     except ValueError:
         address = None
-    user = (
-        db.session.scalar(select(User).where(User.email == address)) if address else None
-    )
+    user = db.session.scalar(select(User).where(User.email == address)) if address else None
     if user is None:
         passwords.dummy_verify(password)
         record_audit_event(actor, "login", outcome="failure", detail="unknown account")
@@ -67,8 +84,12 @@ def log_in(email: str, password: str, actor: Actor, user_agent: str | None) -> L
     if not passwords.verify_password(user.password_hash, password) or not user.active:
         reason = "wrong password" if user.active else "account deactivated"
         record_audit_event(
-            _actor_for(user, actor), "login", outcome="failure",
-            object_type="users", object_id=user.id, detail=reason,
+            _actor_for(user, actor),
+            "login",
+            outcome="failure",
+            object_type="users",
+            object_id=user.id,
+            detail=reason,
         )
         return LoginOutcome(None, None)
     if passwords.needs_rehash(user.password_hash):
@@ -76,8 +97,12 @@ def log_in(email: str, password: str, actor: Actor, user_agent: str | None) -> L
     now = clock.now()
     user.last_login_at = now
     session = StaffSession(
-        id=secrets.token_urlsafe(32), user_id=user.id, started_at=now, last_seen_at=now,
-        ip=actor.ip, user_agent=(user_agent or "")[:200] or None,
+        id=secrets.token_urlsafe(32),
+        user_id=user.id,
+        started_at=now,
+        last_seen_at=now,
+        ip=actor.ip,
+        user_agent=(user_agent or "")[:200] or None,
     )
     db.session.add(session)
     record_audit_event(_actor_for(user, actor), "login", object_type="users", object_id=user.id)
@@ -143,8 +168,9 @@ def _field(errors: dict[str, list[str]], name: str, parse: object, *args: object
 def validate_staff_details(details: StaffDetails, user_id: int | None = None) -> StaffDetails:
     """Canonical details, or DomainError listing every field that is wrong."""
     errors: dict[str, list[str]] = {}
-    name = _field(errors, "name", lambda v: clean_text(v, label="Name", max_length=120),
-                  details.name)
+    name = _field(
+        errors, "name", lambda v: clean_text(v, label="Name", max_length=120), details.name
+    )
     email = _field(errors, "email", normalise_email, details.email)
     role = _field(errors, "role", parse_role, details.role or "")
     phone = None
@@ -162,7 +188,9 @@ def validate_staff_details(details: StaffDetails, user_id: int | None = None) ->
             errors.setdefault("email", []).append("Another account already uses this email.")
     if errors:
         raise DomainError("Please correct the highlighted fields.", field_errors=errors)
-    return StaffDetails(str(name), str(email), str(role), phone and str(phone), details.active)
+    return StaffDetails(
+        str(name), str(email), str(role), str(phone) if phone else None, details.active
+    )
 
 
 def _check_password(password: str | None, details: StaffDetails) -> str:
@@ -177,19 +205,25 @@ def create_user(details: StaffDetails, password: str | None, actor: Actor) -> Us
     """Create a personal staff account with a password that meets the policy."""
     clean = validate_staff_details(details)
     user = User(
-        name=clean.name, email=clean.email, role=clean.role, phone=clean.phone,
-        active=clean.active, password_hash=_check_password(password, clean),
+        name=clean.name,
+        email=clean.email,
+        role=clean.role,
+        phone=clean.phone,
+        active=clean.active,
+        password_hash=_check_password(password, clean),
         password_changed_at=clock.now(),
     )
     db.session.add(user)
     db.session.flush()
-    record_audit_event(actor, "create", object_type="users", object_id=user.id,
-                       detail=f"role={user.role}")
+    record_audit_event(
+        actor, "create", object_type="users", object_id=user.id, detail=f"role={user.role}"
+    )
     return user
 
 
-def update_user(user_id: int, details: StaffDetails, new_password: str | None,
-                actor: Actor) -> User:
+def update_user(
+    user_id: int, details: StaffDetails, new_password: str | None, actor: Actor
+) -> User:
     """Change an account; deactivation, a role change or a password reset ends its sessions."""
     user = db.session.get(User, user_id)
     if user is None:
@@ -198,7 +232,8 @@ def update_user(user_id: int, details: StaffDetails, new_password: str | None,
     if user_id == actor.user_id and (not clean.active or clean.role != user.role):
         raise DomainError("You cannot deactivate your own account or change your own role.")
     changed = [
-        f for f in ("name", "email", "role", "phone", "active")
+        f
+        for f in ("name", "email", "role", "phone", "active")
         if getattr(user, f) != getattr(clean, f)
     ]
     if new_password:
@@ -209,21 +244,30 @@ def update_user(user_id: int, details: StaffDetails, new_password: str | None,
     user.phone, user.active = clean.phone, clean.active
     if {"active", "role", "password", "email"} & set(changed):
         end_all_sessions(user.id, "account changed")
-    record_audit_event(actor, "update", object_type="users", object_id=user.id,
-                       detail="changed: " + (", ".join(changed) or "nothing"))
+    record_audit_event(
+        actor,
+        "update",
+        object_type="users",
+        object_id=user.id,
+        detail="changed: " + (", ".join(changed) or "nothing"),
+    )
     return user
 
 
-def change_own_password(user_id: int, current: str, new: str, session_id: str | None,
-                        actor: Actor) -> None:
+def change_own_password(
+    user_id: int, current: str, new: str, session_id: str | None, actor: Actor
+) -> None:
     """A staff member changes their password; their other sessions end."""
     user = db.session.get(User, user_id)
     if user is None or not passwords.verify_password(user.password_hash, current):
-        raise DomainError("Your current password is not correct.",
-                          field_errors={"current_password": ["Not correct."]})
+        raise DomainError(
+            "Your current password is not correct.",
+            field_errors={"current_password": ["Not correct."]},
+        )
     details = StaffDetails(user.name, user.email, user.role)
     user.password_hash = _check_password(new, details)
     user.password_changed_at = clock.now()
     end_all_sessions(user.id, "password changed", keep=session_id)
-    record_audit_event(actor, "update", object_type="users", object_id=user.id,
-                       detail="changed: own password")
+    record_audit_event(
+        actor, "update", object_type="users", object_id=user.id, detail="changed: own password"
+    )

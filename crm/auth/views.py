@@ -7,7 +7,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
-    Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for,
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 from flask_login import current_user, login_user, logout_user
 
@@ -60,8 +69,13 @@ def _ip_limit() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(_account_limit, key_func=_account_key, methods=["POST"],
-               deduct_when=_login_failed, scope="login-account")
+@limiter.limit(
+    _account_limit,
+    key_func=_account_key,
+    methods=["POST"],
+    deduct_when=_login_failed,
+    scope="login-account",
+)
 @limiter.limit(_ip_limit, methods=["POST"], deduct_when=_login_failed, scope="login-ip")
 def login() -> Any:
     next_url = safe_next(request.args.get("next"))
@@ -71,7 +85,9 @@ def login() -> Any:
     if form.validate_on_submit():
         with unit_of_work():
             outcome = services.log_in(
-                form.email.data, form.password.data, current_actor(),
+                form.email.data,
+                form.password.data,
+                current_actor(),
                 request.headers.get("User-Agent"),
             )
         if outcome.user is not None and outcome.session_id is not None:
@@ -107,8 +123,11 @@ def change_password() -> Any:
         try:
             with unit_of_work():
                 services.change_own_password(
-                    current_user.id, form.current_password.data, form.new_password.data,
-                    session.get("sid"), current_actor(),
+                    current_user.id,
+                    form.current_password.data,
+                    form.new_password.data,
+                    session.get("sid"),
+                    current_actor(),
                 )
         except DomainError as exc:
             for name, problems in exc.field_errors.items():
@@ -122,8 +141,9 @@ def change_password() -> Any:
 
 def _rate_limited(error: Any) -> Any:
     with unit_of_work():
-        record_audit_event(current_actor(), "login", outcome="rate_limited",
-                           detail=request.path[:200])
+        record_audit_event(
+            current_actor(), "login", outcome="rate_limited", detail=request.path[:200]
+        )
     form = LoginForm()
     form.password.errors.append(
         "Too many failed attempts. Wait a few minutes, or ask an administrator to help."
@@ -151,4 +171,3 @@ def init_auth(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_error_handler(429, _rate_limited)
     app.jinja_env.globals["logout_form"] = LogoutForm
-

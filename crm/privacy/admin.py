@@ -13,13 +13,24 @@ from crm.privacy.models import AuditEvent
 class AuditTrailView(ReadOnlyModelView):
     permission = Permission.READ_AUDIT
     column_list = (
-        "occurred_at", "actor_email", "actor_role", "action", "outcome",
-        "object_type", "object_id", "ip", "detail",
+        "occurred_at",
+        "actor_email",
+        "actor_role",
+        "action",
+        "outcome",
+        "object_type",
+        "object_id",
+        "ip",
+        "detail",
     )
     column_details_list = (*column_list, "request_id", "actor_id")
     column_default_sort = ("occurred_at", True)
     column_filters = (
-        "action", "outcome", "actor_email", "object_type", "object_id",
+        "action",
+        "outcome",
+        "actor_email",
+        "object_type",
+        "object_id",
         filters.DateTimeBetweenFilter(AuditEvent.occurred_at, "Occurred (UTC)"),
     )
 
