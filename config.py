@@ -99,6 +99,10 @@ class Settings:
     engine_tick_seconds: int
     trusted_proxies: int
     log_level: str
+    callback_target_minutes: int = 15
+    intake_per_ip_per_minute: int = 20
+    intake_global_per_minute: int = 600
+    callback_frame_ancestors: str = "'self'"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -163,4 +167,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         engine_tick_seconds=_int(env, "ENGINE_TICK_SECONDS", 5, minimum=1),
         trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
         log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        callback_target_minutes=_int(env, "CALLBACK_TARGET_MINUTES", 15, minimum=1),
+        intake_per_ip_per_minute=_int(env, "INTAKE_PER_IP_PER_MINUTE", 20, minimum=1),
+        intake_global_per_minute=_int(env, "INTAKE_GLOBAL_PER_MINUTE", 600, minimum=1),
+        callback_frame_ancestors=_frame_ancestors(env),
     )
+
+
+def _frame_ancestors(env: Mapping[str, str]) -> str:
+    """Origins allowed to frame the hosted callback form (the service's own website)."""
+    value = _raw(env, "CALLBACK_FRAME_ANCESTORS") or "'self'"
+    for origin in value.split():
+        if origin not in ("'self'", "'none'") and not origin.startswith("https://"):
+            raise ConfigError(
+                f"CALLBACK_FRAME_ANCESTORS: {origin!r} is not 'self', 'none' or an https origin"
+            )
+        if any(ch in origin for ch in ';,"\n'):
+            raise ConfigError(f"CALLBACK_FRAME_ANCESTORS: {origin!r} contains ; , or quotes")
+    return value

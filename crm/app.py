@@ -14,7 +14,7 @@ from crm.admin import init_admin
 from crm.auth.access import public
 from crm.auth.views import init_auth
 from crm.cli import init_cli
-from crm.database import render_migration_item
+from crm.database import include_in_migrations, render_migration_item
 from crm.extensions import csrf, db, limiter, migrate
 from crm.health.views import bp as health_bp
 from crm.queue import init_queue
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         render_as_batch=True,
         compare_type=True,
         render_item=render_migration_item,
+        include_object=include_in_migrations,
     )
     csrf.init_app(app)
     limiter.init_app(app)

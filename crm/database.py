@@ -76,3 +76,12 @@ def render_migration_item(type_: str, obj: Any, autogen_context: Any) -> str | b
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+# Search indexes made by hand in migrations (pg_trgm, SQLite FTS5): not in the models' metadata.
+HAND_MADE_SCHEMA = frozenset({"ix_contacts_name_trgm", "contacts_name_fts"})
+
+
+def include_in_migrations(obj: Any, name: str | None, type_: str, *_: Any) -> bool:
+    """Alembic autogenerate ignores the hand-made search structures."""
+    return not (name in HAND_MADE_SCHEMA or (name or "").startswith("contacts_name_fts"))

@@ -5,12 +5,16 @@ Each returns the canonical value or raises ValueError with a message fit to show
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 MAX_PHONE_INPUT = 40
+# Ofcom reserves 07700 900000-900999 for drama and examples: phonenumbers calls them invalid,
+# but they are what demo data, training and our own on-screen examples use, and reach nobody.
+_OFCOM_DRAMA_MOBILE = re.compile(r"\+447700900\d{3}")
 
 
 def clean_text(value: str | None, *, label: str, max_length: int, required: bool = True) -> str:
@@ -52,6 +56,7 @@ def normalise_phone(value: str | None, region: str = "GB") -> str:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         raise ValueError("Enter a valid phone number, like 07700 900123.") from None
-    if not phonenumbers.is_valid_number(number):
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not (phonenumbers.is_valid_number(number) or _OFCOM_DRAMA_MOBILE.fullmatch(e164)):
         raise ValueError("Enter a valid phone number, like 07700 900123.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164

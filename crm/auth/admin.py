@@ -6,6 +6,7 @@ from typing import Any
 
 from flask_admin.form import BaseForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from crm.admin.secure import SecureModelView
@@ -20,7 +21,7 @@ from crm.requestctx import current_actor
 class StaffForm(BaseForm):  # type: ignore[misc]
     name = StringField("Name", validators=[Length(max=120)])
     email = StringField("Email", validators=[Length(max=254)])
-    role = SelectField("Role", choices=[(r.value, r.value.title()) for r in Role])
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.title()) for r in Role])
     phone = StringField("Phone (for on-call SMS)", validators=[Optional(), Length(max=40)])
     active = BooleanField("Active", default=True)
     password = PasswordField(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.auth.permissions import Role
@@ -29,6 +29,9 @@ class User(CreatedAtMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Round-robin assignment of new leads goes to active admissions staff marked available.
+    available: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    last_assigned_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
 

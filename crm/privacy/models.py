@@ -32,3 +32,34 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(45))
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class ConsentRecord(Base):
+    """What a person agreed to, in which wording, how and when; and its withdrawal."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    given: Mapped[bool]
+    wording_version: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    withdrawn_at: Mapped[datetime | None]
+
+
+class DisclosureRecord(Base):
+    """That a lead was told the service is paid by the clinics it refers to."""
+
+    __tablename__ = "disclosure_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30), default="commission")
+    wording_version: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    disclosed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

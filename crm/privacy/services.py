@@ -8,8 +8,12 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from crm import clock
 from crm.extensions import db
-from crm.privacy.models import AuditEvent
+from crm.privacy.models import AuditEvent, ConsentRecord, DisclosureRecord
+
+CONSENT_PURPOSES = ("contact", "health_details", "share_with_provider")
+CHANNELS = ("web_form", "phone", "email", "other")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,48 @@ def record_audit_event(
     )
     db.session.add(row)
     return row
+
+
+def record_consent(
+    contact_id: int,
+    lead_id: int | None,
+    purpose: str,
+    given: bool,
+    wording_version: str,
+    channel: str,
+    recorded_by_id: int | None = None,
+) -> ConsentRecord:
+    """Store one consent answer (given or refused) with the wording the person saw."""
+    if purpose not in CONSENT_PURPOSES or channel not in CHANNELS:
+        raise ValueError(f"unknown consent purpose {purpose!r} or channel {channel!r}")
+    record = ConsentRecord(
+        contact_id=contact_id,
+        lead_id=lead_id,
+        purpose=purpose,
+        given=given,
+        wording_version=wording_version,
+        channel=channel,
+        recorded_at=clock.now(),
+        recorded_by_id=recorded_by_id,
+    )
+    db.session.add(record)
+    return record
+
+
+def record_disclosure(
+    lead_id: int, wording_version: str, channel: str, recorded_by_id: int | None = None
+) -> DisclosureRecord:
+    """Store that the commission disclosure was shown or read to the person."""
+    record = DisclosureRecord(
+        lead_id=lead_id,
+        kind="commission",
+        wording_version=wording_version,
+        channel=channel,
+        disclosed_at=clock.now(),
+        recorded_by_id=recorded_by_id,
+    )
+    db.session.add(record)
+    return record
 
 
 @event.listens_for(Session, "before_flush")

@@ -1,0 +1,1 @@
+"""Intake: callback requests, contacts, leads through the stages, calls and the assessment."""

@@ -1,0 +1,308 @@
+"""Reading leads: the admissions queue, search, a lead's timeline and possible duplicates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select, text
+from sqlalchemy.orm import aliased
+
+from crm.auth.models import User
+from crm.extensions import db
+from crm.intake.models import (
+    Assignment,
+    CallbackRequest,
+    CallLog,
+    Contact,
+    Lead,
+    LeadNote,
+    StageChange,
+)
+from crm.intake.references import parse_reference
+from crm.intake.services import OPEN_STAGE_VALUES
+from crm.privacy.models import ConsentRecord, DisclosureRecord
+from crm.validation import normalise_phone
+
+QUEUE_FILTERS = ("mine", "unassigned", "all")
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    reference: str
+    first_name: str
+    source: str
+    stage: str
+    created_at: datetime
+    callback_due_at: datetime
+    first_contact_at: datetime | None
+    owner_name: str | None
+    request_count: int
+    safeguarding: bool
+
+
+def queue(viewer_id: int, which: str = "all", page: int = 1) -> list[QueueRow]:
+    """Open leads needing action, most urgent first.
+
+    Leads still waiting for their first call come first, earliest callback deadline first (so
+    overdue ones lead); then the rest of the open leads, the longest untouched first.
+    """
+    owner = aliased(User)
+    query = (
+        select(
+            Lead.id,
+            Lead.reference,
+            Contact.name,
+            Lead.source,
+            Lead.stage,
+            Lead.created_at,
+            Lead.callback_due_at,
+            Lead.first_contact_at,
+            owner.name,
+            Lead.request_count,
+            Lead.safeguarding_flagged_at,
+        )
+        .join(Contact, Contact.id == Lead.caller_id)
+        .outerjoin(owner, owner.id == Lead.owner_id)
+        .where(Lead.stage.in_(OPEN_STAGE_VALUES))
+    )
+    if which == "mine":
+        query = query.where(Lead.owner_id == viewer_id)
+    elif which == "unassigned":
+        query = query.where(Lead.owner_id.is_(None))
+    waiting = case((Lead.stage == "new", 0), else_=1)
+    urgency = case((Lead.stage == "new", Lead.callback_due_at), else_=Lead.updated_at)
+    query = query.order_by(waiting, urgency, Lead.id)
+    query = query.limit(PAGE_SIZE).offset((max(page, 1) - 1) * PAGE_SIZE)
+    return [
+        QueueRow(
+            r[0],
+            r[1],
+            r[2].split()[0] if r[2] else "?",
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10] is not None,
+        )
+        for r in db.session.execute(query)
+    ]
+
+
+def flagged_for_managers(limit: int = 20) -> list[Lead]:
+    """Open leads with a safeguarding flag, newest first."""
+    return list(
+        db.session.scalars(
+            select(Lead)
+            .where(Lead.safeguarding_flagged_at.is_not(None), Lead.stage.in_(OPEN_STAGE_VALUES))
+            .order_by(Lead.safeguarding_flagged_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+# --- search ----------------------------------------------------------------------------------
+
+_DIGITS = re.compile(r"[\d+]")
+
+
+def _phone_prefix(term: str) -> str | None:
+    """A partial number as an E.164 prefix (07700 9 → +4477009), if it looks like one."""
+    digits = "".join(_DIGITS.findall(term))
+    if len(digits) < 4 or len(digits) != len(re.sub(r"[\s().-]", "", term)):
+        return None
+    if digits.startswith("+"):
+        return digits
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    if digits.startswith("0"):
+        return "+44" + digits[1:]
+    return "+" + digits
+
+
+def _contacts_by_name(term: str) -> Select[Any]:
+    """Contact ids whose name contains ``term``: pg_trgm on PostgreSQL, FTS5 trigram on SQLite."""
+    pattern = "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if db.engine.dialect.name == "sqlite" and len(term) >= 3:
+        return (
+            select(text("rowid"))
+            .select_from(text("contacts_name_fts"))
+            .where(
+                text("contacts_name_fts.name LIKE :pattern ESCAPE '\\'").bindparams(pattern=pattern)
+            )
+        )
+    return select(Contact.id).where(func.lower(Contact.name).like(pattern, escape="\\"))
+
+
+def search(term: str, limit: int = 50) -> list[Lead]:
+    """Leads matching a reference, a phone number in any format, an email or a name."""
+    term = (term or "").strip()[:100]
+    if not term:
+        return []
+    reference = parse_reference(term)
+    if reference:
+        return list(db.session.scalars(select(Lead).where(Lead.reference == reference)))
+    contact_ids: Any
+    if "@" in term:
+        contact_ids = select(Contact.id).where(Contact.email == term.lower())
+    else:
+        try:
+            phone = normalise_phone(term)
+            contact_ids = select(Contact.id).where(Contact.phone == phone)
+        except ValueError:
+            prefix = _phone_prefix(term)
+            if prefix:
+                # A range on the indexed column: a prefix match both databases index.
+                contact_ids = select(Contact.id).where(
+                    and_(Contact.phone >= prefix, Contact.phone < prefix + "\U0010ffff")
+                )
+            elif len(term) >= 2:
+                contact_ids = _contacts_by_name(term)
+            else:
+                return []
+    ids = contact_ids.limit(500).scalar_subquery() if hasattr(contact_ids, "limit") else contact_ids
+    return list(
+        db.session.scalars(
+            select(Lead)
+            .where(or_(Lead.caller_id.in_(ids), Lead.client_id.in_(ids)))
+            .order_by(Lead.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+# --- the lead page ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    title: str
+    body: str | None
+    actor: str | None
+
+
+def _names(ids: set[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(wanted))).all())
+
+
+def timeline(lead_id: int) -> list[TimelineEntry]:
+    """Requests, calls, stage changes, notes, assignments and consents, newest first."""
+    s = db.session
+    requests = s.scalars(select(CallbackRequest).where(CallbackRequest.lead_id == lead_id)).all()
+    calls = s.scalars(select(CallLog).where(CallLog.lead_id == lead_id)).all()
+    changes = s.scalars(select(StageChange).where(StageChange.lead_id == lead_id)).all()
+    notes = s.scalars(select(LeadNote).where(LeadNote.lead_id == lead_id)).all()
+    moves = s.scalars(select(Assignment).where(Assignment.lead_id == lead_id)).all()
+    actor_ids = (
+        {c.actor_id for c in calls}
+        | {c.actor_id for c in changes}
+        | {n.author_id for n in notes}
+        | {m.actor_id for m in moves}
+        | {m.to_user_id for m in moves}
+    )
+    names = _names(actor_ids)
+    entries: list[TimelineEntry] = []
+    for r in requests:
+        parts = [f"via {r.source}"]
+        if r.best_time_to_call:
+            parts.append(f"best time: {r.best_time_to_call}")
+        if r.substances:
+            parts.append("substances: " + ", ".join(r.substances))
+        body = ", ".join(parts) + (f"\n{r.message}" if r.message else "")
+        title = "Requested again" if r.repeat else "Callback requested"
+        entries.append(TimelineEntry(r.received_at, "request", title, body, None))
+    for c in calls:
+        title = f"{c.direction.capitalize()} call: {c.outcome.replace('_', ' ')}"
+        title += f" ({c.duration_seconds // 60} min)"
+        entries.append(
+            TimelineEntry(c.started_at, "call", title, c.notes, names.get(c.actor_id or 0))
+        )
+    for ch in changes:
+        title = f"Stage: {ch.from_stage or '—'} → {ch.to_stage}"
+        if ch.close_reason:
+            title += f" ({ch.close_reason.replace('_', ' ')})"
+        why = "\n".join(filter(None, [ch.reason, ch.note])) or None
+        entries.append(
+            TimelineEntry(ch.changed_at, "stage", title, why, names.get(ch.actor_id or 0))
+        )
+    for n in notes:
+        entries.append(
+            TimelineEntry(n.written_at, "note", "Note", n.body, names.get(n.author_id or 0))
+        )
+    for m in moves:
+        to = names.get(m.to_user_id or 0, "nobody")
+        entries.append(
+            TimelineEntry(
+                m.assigned_at,
+                "assignment",
+                f"Assigned to {to}",
+                m.reason,
+                names.get(m.actor_id or 0) or "automatic",
+            )
+        )
+    return sorted(entries, key=lambda e: e.at, reverse=True)
+
+
+def consents(lead_id: int) -> list[ConsentRecord]:
+    return list(
+        db.session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.lead_id == lead_id)
+            .order_by(ConsentRecord.recorded_at.desc())
+        )
+    )
+
+
+def disclosures(lead_id: int) -> list[DisclosureRecord]:
+    return list(
+        db.session.scalars(
+            select(DisclosureRecord)
+            .where(DisclosureRecord.lead_id == lead_id)
+            .order_by(DisclosureRecord.disclosed_at.desc())
+        )
+    )
+
+
+def possible_duplicates(lead: Lead) -> list[Lead]:
+    """Other open leads sharing the caller's or client's phone, email or exact name."""
+    people = db.session.scalars(
+        select(Contact).where(Contact.id.in_([lead.caller_id, lead.client_id]))
+    ).all()
+    phones = [p.phone for p in people if p.phone]
+    emails = [p.email for p in people if p.email]
+    names = [str(p.name) for p in people if p.name and not p.name.startswith("(")]
+    conditions = []
+    if phones:
+        conditions.append(Contact.phone.in_(phones))
+    if emails:
+        conditions.append(Contact.email.in_(emails))
+    if names:
+        conditions.append(func.lower(Contact.name).in_([n.lower() for n in names]))
+    if not conditions:
+        return []
+    matching = select(Contact.id).where(or_(*conditions)).limit(200).scalar_subquery()
+    return list(
+        db.session.scalars(
+            select(Lead)
+            .where(
+                Lead.id != lead.id,
+                Lead.merged_into_id.is_(None),
+                Lead.stage.in_(OPEN_STAGE_VALUES),
+                or_(Lead.caller_id.in_(matching), Lead.client_id.in_(matching)),
+            )
+            .order_by(Lead.created_at.desc())
+            .limit(10)
+        )
+    )

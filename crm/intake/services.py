@@ -1,0 +1,357 @@
+"""Capturing enquiries: callback requests and staff-logged leads, de-duplication, assignment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from crm import clock
+from crm.auth.models import User
+from crm.errors import DomainError, ErrorKind
+from crm.extensions import db
+from crm.intake.callback import CallbackRequestData
+from crm.intake.models import ApiKey, Assignment, CallbackRequest, Contact, IdempotencyRecord, Lead
+from crm.intake.references import new_reference
+from crm.intake.stages import OPEN_STAGES, Stage
+from crm.privacy.services import Actor, record_audit_event, record_consent, record_disclosure
+
+OPEN_STAGE_VALUES = tuple(s.value for s in OPEN_STAGES)
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """What happened to a callback request: a new lead, or attached to an open one."""
+
+    lead: Lead
+    created: bool
+    replayed: bool = False
+
+
+# --- contacts and de-duplication -------------------------------------------------------------
+
+
+def find_contact(phone: str | None, email: str | None) -> Contact | None:
+    """The contact with this normalised phone (preferred) or email, if we hold one."""
+    if phone:
+        found = db.session.scalar(select(Contact).where(Contact.phone == phone).limit(1))
+        if found is not None:
+            return found
+    if email:
+        return db.session.scalar(select(Contact).where(Contact.email == email).limit(1))
+    return None
+
+
+def open_lead_for(contact: Contact) -> Lead | None:
+    """The contact's open lead (as client or caller), if any: repeats attach to it."""
+    return db.session.scalar(
+        select(Lead)
+        .where(
+            or_(Lead.caller_id == contact.id, Lead.client_id == contact.id),
+            Lead.stage.in_(OPEN_STAGE_VALUES),
+            Lead.merged_into_id.is_(None),
+        )
+        .order_by(Lead.created_at.desc())
+        .limit(1)
+    )
+
+
+def _latest_lead_for(contact: Contact) -> Lead | None:
+    return db.session.scalar(
+        select(Lead)
+        .where(or_(Lead.caller_id == contact.id, Lead.client_id == contact.id))
+        .order_by(Lead.created_at.desc())
+        .limit(1)
+    )
+
+
+def _unique_reference() -> str:
+    for _ in range(10):
+        reference = new_reference()
+        if db.session.scalar(select(Lead.id).where(Lead.reference == reference)) is None:
+            return reference
+    raise RuntimeError("could not find a free lead reference")  # 30^6 space: practically never
+
+
+# --- assignment ------------------------------------------------------------------------------
+
+
+def next_owner_round_robin() -> User | None:
+    """The available, active admissions person who was given a lead longest ago."""
+    query = (
+        select(User)
+        .where(User.role == "admissions", User.active.is_(True), User.available.is_(True))
+        .order_by(User.last_assigned_at.is_not(None), User.last_assigned_at, User.id)
+        .limit(1)
+    )
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return db.session.scalar(query)
+
+
+def assign(lead: Lead, owner: User | None, actor: Actor, reason: str) -> None:
+    """Give ``lead`` to ``owner`` (None: unassigned) and record it on the timeline."""
+    if owner is not None and (not owner.active or owner.role == "admin"):
+        raise DomainError("Leads can only be given to active admissions staff or managers.")
+    if owner is not None and lead.owner_id == owner.id:
+        raise DomainError(f"The lead is already assigned to {owner.name}.")
+    db.session.add(
+        Assignment(
+            lead_id=lead.id,
+            from_user_id=lead.owner_id,
+            to_user_id=owner.id if owner else None,
+            actor_id=actor.user_id,
+            reason=reason,
+            assigned_at=clock.now(),
+        )
+    )
+    lead.owner_id = owner.id if owner else None
+    lead.updated_at = clock.now()
+    if owner is not None:
+        owner.last_assigned_at = clock.now()
+
+
+# --- capture ---------------------------------------------------------------------------------
+
+
+def _new_lead(
+    client: Contact,
+    caller: Contact,
+    relationship: str,
+    source: str,
+    target_minutes: int,
+    utm: dict[str, str] | None,
+    actor: Actor,
+) -> Lead:
+    now = clock.now()
+    previous = _latest_lead_for(caller)
+    lead = Lead(
+        reference=_unique_reference(),
+        client_id=client.id,
+        caller_id=caller.id,
+        caller_relationship=relationship,
+        source=source,
+        utm=utm or None,
+        stage=Stage.NEW.value,
+        created_at=now,
+        updated_at=now,
+        last_request_at=now,
+        callback_due_at=now + timedelta(minutes=target_minutes),
+        request_count=1,
+        is_returning=previous is not None,
+        previous_lead_id=previous.id if previous else None,
+    )
+    db.session.add(lead)
+    db.session.flush()
+    from crm.intake.models import StageChange
+
+    db.session.add(
+        StageChange(
+            lead_id=lead.id,
+            from_stage=None,
+            to_stage=Stage.NEW.value,
+            reason=f"Recorded from {source}",
+            actor_id=actor.user_id,
+            changed_at=now,
+        )
+    )
+    owner = next_owner_round_robin()
+    if owner is not None:
+        assign(lead, owner, actor, "round-robin")
+    return lead
+
+
+def _caller_contact(data: CallbackRequestData) -> Contact:
+    contact = find_contact(data.phone, data.email)
+    if contact is None:
+        contact = Contact(
+            name=data.name,
+            phone=data.phone,
+            email=data.email,
+            preferred_contact_times=data.best_time_to_call,
+            created_at=clock.now(),
+        )
+        db.session.add(contact)
+        db.session.flush()
+        return contact
+    # Fill gaps, never overwrite what staff may have corrected.
+    contact.phone = contact.phone or data.phone
+    contact.email = contact.email or data.email
+    if data.best_time_to_call:
+        contact.preferred_contact_times = data.best_time_to_call
+    return contact
+
+
+def capture_callback_request(
+    data: CallbackRequestData,
+    *,
+    source: str,
+    channel: str,
+    target_minutes: int,
+    actor: Actor,
+    api_key_id: int | None = None,
+) -> CaptureResult:
+    """Record a callback request: attach to the person's open lead or start a new one."""
+    caller = _caller_contact(data)
+    lead = open_lead_for(caller)
+    created = lead is None
+    if lead is None:
+        client = caller
+        if data.for_someone_else:
+            client = Contact(
+                name=data.client_name or f"(someone {data.name} knows)", created_at=clock.now()
+            )
+            db.session.add(client)
+            db.session.flush()
+        lead = _new_lead(client, caller, data.relationship, source, target_minutes, data.utm, actor)
+    else:
+        lead.request_count += 1
+        lead.last_request_at = clock.now()
+        lead.updated_at = clock.now()
+    health = data.consent_to_health_details
+    db.session.add(
+        CallbackRequest(
+            lead_id=lead.id,
+            received_at=clock.now(),
+            source=source,
+            best_time_to_call=data.best_time_to_call,
+            substances=list(data.substances) if health and data.substances else None,
+            message=data.message if health else None,
+            page_url=data.page_url,
+            api_key_id=api_key_id,
+            repeat=not created,
+        )
+    )
+    record_consent(caller.id, lead.id, "contact", True, data.consent_wording_version, channel)
+    record_consent(
+        caller.id, lead.id, "health_details", health, data.consent_wording_version, channel
+    )
+    record_disclosure(lead.id, data.disclosure_wording_version, channel)
+    record_audit_event(
+        actor,
+        "create" if created else "update",
+        object_type="leads",
+        object_id=lead.id,
+        detail="callback request" + ("" if created else " (requested again)"),
+    )
+    return CaptureResult(lead, created)
+
+
+def log_enquiry(
+    data: CallbackRequestData, *, source: str, target_minutes: int, actor: Actor
+) -> CaptureResult:
+    """Staff record an enquiry that came by phone, email or a partner (same rules as the web)."""
+    channel = {"phone": "phone", "email": "email"}.get(source, "other")
+    result = capture_callback_request(
+        data, source=source, channel=channel, target_minutes=target_minutes, actor=actor
+    )
+    if result.created and actor.user_id is not None and result.lead.owner_id is None:
+        user = db.session.get(User, actor.user_id)
+        if user is not None and user.role != "admin":
+            assign(result.lead, user, actor, "logged the enquiry")
+    return result
+
+
+# --- API keys and idempotency ----------------------------------------------------------------
+
+
+def _hash_key(secret: str) -> str:
+    # API keys are 256-bit random: a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_api_key(name: str, actor: Actor) -> tuple[ApiKey, str]:
+    """Make a key for a website; the secret is returned once and only its hash is kept."""
+    label = (name or "").strip()
+    if not label or len(label) > 120:
+        raise DomainError(
+            "Name the website the key is for (up to 120 characters).",
+            field_errors={"name": ["Required, up to 120 characters."]},
+        )
+    prefix = secrets.token_hex(4)
+    secret = f"crm_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        name=label,
+        prefix=prefix,
+        key_hash=_hash_key(secret),
+        created_by_id=actor.user_id,
+        created_at=clock.now(),
+    )
+    db.session.add(key)
+    db.session.flush()
+    record_audit_event(actor, "create", object_type="api_keys", object_id=key.id)
+    return key, secret
+
+
+def revoke_api_key(key_id: int, actor: Actor) -> ApiKey:
+    key = db.session.get(ApiKey, key_id)
+    if key is None:
+        raise DomainError("No such API key.", ErrorKind.NOT_FOUND)
+    if key.revoked_at is None:
+        key.revoked_at = clock.now()
+        record_audit_event(
+            actor, "update", object_type="api_keys", object_id=key.id, detail="revoked"
+        )
+    return key
+
+
+def authenticate_api_key(secret: str | None) -> ApiKey | None:
+    """The active key matching ``secret``, compared in constant time; None otherwise."""
+    if not secret or not secret.startswith("crm_") or len(secret) > 100:
+        return None
+    parts = secret.split("_", 2)
+    if len(parts) != 3:
+        return None
+    key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    if key is None or key.revoked_at is not None:
+        return None
+    if not secrets.compare_digest(key.key_hash, _hash_key(secret)):
+        return None
+    return key
+
+
+def request_fingerprint(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def find_idempotent_answer(api_key_id: int, key: str, fingerprint: str) -> str | None:
+    """The lead reference already given for this key; DomainError if the body differs."""
+    record = db.session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key
+        )
+    )
+    if record is None:
+        return None
+    if record.request_hash != fingerprint:
+        raise DomainError(
+            "This Idempotency-Key was already used with a different request body.",
+            ErrorKind.CONFLICT,
+        )
+    return record.lead_reference
+
+
+def remember_idempotent_answer(api_key_id: int, key: str, fingerprint: str, reference: str) -> None:
+    """Store the answer in the same transaction as the lead; a racing twin fails on commit."""
+    db.session.add(
+        IdempotencyRecord(
+            api_key_id=api_key_id,
+            key=key,
+            request_hash=fingerprint,
+            lead_reference=reference,
+            created_at=clock.now(),
+        )
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise DomainError(
+            "A request with this Idempotency-Key is already being handled.", ErrorKind.CONFLICT
+        ) from None
