@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
-from flask import Flask, redirect, render_template, url_for
+from flask import Flask, redirect, render_template, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ROOT, Settings, load_settings
-from crm import models_registry  # noqa: F401  (every table known to SQLAlchemy and Alembic)
+from crm import clock, models_registry  # noqa: F401  (every table known to SQLAlchemy and Alembic)
 from crm.admin import init_admin
 from crm.auth.access import public
-from crm.auth.views import init_auth
+from crm.auth.views import init_auth, rate_limited_login
 from crm.cli import init_cli
 from crm.database import include_in_migrations, render_migration_item
 from crm.extensions import csrf, db, limiter, migrate
 from crm.health.views import bp as health_bp
+from crm.intake import api as intake_api
+from crm.intake import views as callback_views
+from crm.intake.api import init_intake_api
+from crm.intake.views import init_callback_form
 from crm.queue import init_queue
 from crm.requestctx import init_request_context
 from crm.security import init_security_headers
@@ -56,17 +61,36 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     init_auth(app)
     init_admin(app)
     init_queue(app)
+    init_intake_api(app)
+    init_callback_form(app)
     app.register_blueprint(health_bp)
     init_cli(app)
     _init_pages(app)
     return app
 
 
+def _local_time(instant: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
+    """An instant as UK wall-clock time, which is what staff read and say on the phone."""
+    if instant is None:
+        return "—"
+    return instant.astimezone(clock.LONDON).strftime(fmt)
+
+
 def _init_pages(app: Flask) -> None:
+    app.jinja_env.filters["local"] = _local_time
+
     @app.get("/")
     @public
     def home() -> Any:
         return redirect(url_for("admin.index"))
+
+    @app.errorhandler(429)
+    def too_many_requests(error: Any) -> Any:
+        if request.blueprint == "intake_api":
+            return intake_api.too_many_requests()
+        if request.blueprint == "callback":
+            return callback_views.too_many_requests()
+        return rate_limited_login(error)
 
     for status in (400, 403, 404, 405, 500):
         app.register_error_handler(

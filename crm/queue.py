@@ -46,6 +46,10 @@ def init_queue(app: Flask) -> Celery:
 
 def enqueue_after_commit(session: Session, task_name: str, *args: Any) -> None:
     """Send ``task_name`` once the session's transaction commits; drop it on rollback."""
+    if not session.in_transaction():
+        # Without a transaction a rollback is a no-op that fires no event, and the task would
+        # leak into whatever the session commits next.
+        session.begin()
     session.info.setdefault(_PENDING, []).append((task_name, args))
 
 
@@ -67,4 +71,8 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session: Session, _previous: Any) -> None:
+    if session.in_transaction():
+        # Only a savepoint (or a failed flush) ended: the outer transaction may still commit,
+        # and an extra wake-up is harmless where a lost one costs a tick.
+        return
     session.info.pop(_PENDING, None)

@@ -16,7 +16,7 @@ def csp_nonce() -> str:
     return nonce
 
 
-def content_security_policy(nonce: str) -> str:
+def content_security_policy(nonce: str, frame_ancestors: str = "'none'") -> str:
     return "; ".join(
         [
             "default-src 'self'",
@@ -29,17 +29,22 @@ def content_security_policy(nonce: str) -> str:
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
-            "frame-ancestors 'none'",
+            f"frame-ancestors {frame_ancestors}",
         ]
     )
 
 
 def _set_headers(response: Response, *, hsts: bool) -> Response:
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy(csp_nonce())
+    # Only the hosted callback form may be framed, and only by the configured website.
+    frame_ancestors = g.get("frame_ancestors")
+    headers["Content-Security-Policy"] = content_security_policy(
+        csp_nonce(), frame_ancestors or "'none'"
+    )
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "same-origin"
-    headers["X-Frame-Options"] = "DENY"
+    if frame_ancestors is None:
+        headers["X-Frame-Options"] = "DENY"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     if hsts:

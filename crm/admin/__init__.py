@@ -10,6 +10,8 @@ from flask_admin.theme import Bootstrap4Theme
 from crm.admin.secure import SecureIndexView
 from crm.auth.admin import StaffView
 from crm.health.admin import EngineHealthView
+from crm.intake.admin import ApiKeyView, NewEnquiryView, QueueView, SearchView
+from crm.intake.lead_admin import LeadView
 from crm.privacy.admin import AuditTrailView
 from crm.security import csp_nonce
 
@@ -30,10 +32,16 @@ def init_admin(app: Flask) -> Admin:
         theme=Bootstrap4Theme(base_template="admin/crm_base.html", fluid=True),
         csp_nonce_generator=csp_nonce,
     )
+    # Intake
+    admin.add_view(QueueView())
+    admin.add_view(SearchView())
+    admin.add_view(NewEnquiryView())
+    admin.add_view(LeadView())
     # Operations
     admin.add_view(EngineHealthView())
     # Administration
     admin.add_view(StaffView())
+    admin.add_view(ApiKeyView())
     admin.add_view(AuditTrailView())
     admin.add_link(
         _AccountLink(name="Change password", endpoint="auth.change_password", category="My account")

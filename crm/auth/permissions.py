@@ -20,7 +20,10 @@ class Permission(StrEnum):
     CHANGE_OWN_PASSWORD = "change_own_password"  # noqa: S105 (a permission name)
     WORK_LEADS = "work_leads"
     VIEW_ENGINE_HEALTH = "view_engine_health"
+    REASSIGN_LEADS = "reassign_leads"
+    SEE_SAFEGUARDING_FLAGS = "see_safeguarding_flags"
     MANAGE_STAFF = "manage_staff"
+    MANAGE_API_KEYS = "manage_api_keys"
     READ_AUDIT = "read_audit"
 
 
@@ -28,11 +31,16 @@ _EVERY_STAFF_MEMBER = frozenset(
     {Permission.VIEW_DASHBOARD, Permission.CHANGE_OWN_PASSWORD, Permission.WORK_LEADS}
 )
 
+_MANAGING = frozenset(
+    {Permission.VIEW_ENGINE_HEALTH, Permission.REASSIGN_LEADS, Permission.SEE_SAFEGUARDING_FLAGS}
+)
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMISSIONS: _EVERY_STAFF_MEMBER,
-    Role.MANAGER: _EVERY_STAFF_MEMBER | {Permission.VIEW_ENGINE_HEALTH},
+    Role.MANAGER: _EVERY_STAFF_MEMBER | _MANAGING,
     Role.ADMIN: _EVERY_STAFF_MEMBER
-    | {Permission.VIEW_ENGINE_HEALTH, Permission.MANAGE_STAFF, Permission.READ_AUDIT},
+    | _MANAGING
+    | {Permission.MANAGE_STAFF, Permission.MANAGE_API_KEYS, Permission.READ_AUDIT},
 }
 
 

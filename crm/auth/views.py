@@ -139,7 +139,7 @@ def change_password() -> Any:
     return render_template("auth/change_password.html", form=form)
 
 
-def _rate_limited(error: Any) -> Any:
+def rate_limited_login(error: Any) -> Any:
     with unit_of_work():
         record_audit_event(
             current_actor(), "login", outcome="rate_limited", detail=request.path[:200]
@@ -169,5 +169,4 @@ def init_auth(app: Flask) -> None:
     login_manager.session_protection = None  # the server-side session row does this job
     login_manager.login_message = None
     app.register_blueprint(bp)
-    app.register_error_handler(429, _rate_limited)
     app.jinja_env.globals["logout_form"] = LogoutForm

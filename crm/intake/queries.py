@@ -124,7 +124,7 @@ def _phone_prefix(term: str) -> str | None:
         return "+" + digits[2:]
     if digits.startswith("0"):
         return "+44" + digits[1:]
-    return "+" + digits
+    return "+44" + digits  # a UK number typed without its leading 0
 
 
 def _contacts_by_name(term: str) -> Select[Any]:

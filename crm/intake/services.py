@@ -17,7 +17,15 @@ from crm.auth.models import User
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
 from crm.intake.callback import CallbackRequestData
-from crm.intake.models import ApiKey, Assignment, CallbackRequest, Contact, IdempotencyRecord, Lead
+from crm.intake.models import (
+    ApiKey,
+    Assignment,
+    CallbackRequest,
+    Contact,
+    IdempotencyRecord,
+    Lead,
+    StageChange,
+)
 from crm.intake.references import new_reference
 from crm.intake.stages import OPEN_STAGES, Stage
 from crm.privacy.services import Actor, record_audit_event, record_consent, record_disclosure
@@ -149,8 +157,6 @@ def _new_lead(
     )
     db.session.add(lead)
     db.session.flush()
-    from crm.intake.models import StageChange
-
     db.session.add(
         StageChange(
             lead_id=lead.id,
@@ -314,6 +320,12 @@ def authenticate_api_key(secret: str | None) -> ApiKey | None:
     if not secrets.compare_digest(key.key_hash, _hash_key(secret)):
         return None
     return key
+
+
+def note_api_key_used(key_id: int) -> None:
+    key = db.session.get(ApiKey, key_id)
+    if key is not None:
+        key.last_used_at = clock.now()
 
 
 def request_fingerprint(payload: Any) -> str:

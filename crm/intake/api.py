@@ -1,0 +1,160 @@
+"""The public intake API for the service's websites: POST /api/v1/callback-requests."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from crm.auth.access import public
+from crm.database import unit_of_work
+from crm.errors import DomainError, ErrorKind
+from crm.extensions import csrf, limiter
+from crm.intake import services
+from crm.intake.callback import IntakeInvalid, parse_callback_request
+from crm.intake.openapi import openapi_document
+from crm.privacy.services import Actor
+from crm.requestctx import request_id
+
+bp = Blueprint("intake_api", __name__, url_prefix="/api/v1")
+MAX_BODY = 16 * 1024
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def problem(
+    status: int, title: str, detail: str | None = None, errors: dict[str, list[str]] | None = None
+) -> Response:
+    """An RFC 9457 problem details response."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = [{"field": f, "message": m} for f, ms in errors.items() for m in ms]
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="intake"'
+    return response
+
+
+def _settings() -> Any:
+    return current_app.config["CRM_SETTINGS"]
+
+
+def _per_ip() -> str:
+    return f"{_settings().intake_per_ip_per_minute} per minute"
+
+
+def _global() -> str:
+    return f"{_settings().intake_global_per_minute} per minute"
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+def _read_json() -> Any:
+    """The JSON object in the body, or a problem Response explaining what is wrong."""
+    if request.content_length is None and request.headers.get("Transfer-Encoding"):
+        return problem(411, "Length required", "Send a Content-Length header.")
+    if (request.content_length or 0) > MAX_BODY:
+        return problem(413, "Request too large", f"The body must be at most {MAX_BODY} bytes.")
+    if request.mimetype != "application/json":
+        return problem(415, "Unsupported media type", "Send Content-Type: application/json.")
+    try:
+        payload = json.loads(request.get_data(cache=False, as_text=False) or b"")
+    except (ValueError, UnicodeDecodeError):
+        return problem(400, "Malformed JSON", "The body is not valid JSON.")
+    if not isinstance(payload, dict):
+        return problem(400, "Malformed request", "The body must be a JSON object.")
+    return payload
+
+
+def _created(reference: str, requested_again: bool, replayed: bool = False) -> Response:
+    response = jsonify(
+        {"reference": reference, "status": "received", "requested_again": requested_again}
+    )
+    response.status_code = 201
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.post("/callback-requests")
+@public
+@limiter.limit(_per_ip, scope="intake-ip")
+@limiter.limit(_global, key_func=lambda: "all", scope="intake-global")
+def create_callback_request() -> Response:
+    key = services.authenticate_api_key(_bearer())
+    if key is None:
+        return problem(401, "Unauthorised", "Send a valid website API key as a Bearer token.")
+    payload = _read_json()
+    if isinstance(payload, Response):
+        return payload
+    idem = request.headers.get("Idempotency-Key")
+    if idem is not None and not _IDEMPOTENCY_KEY.match(idem):
+        return problem(400, "Bad Idempotency-Key", "Use 1-255 visible ASCII characters.")
+    fingerprint = services.request_fingerprint(payload)
+    key_id = key.id
+    try:
+        data = parse_callback_request(payload)
+    except IntakeInvalid as exc:
+        return problem(
+            422, "Invalid callback request", "Some fields need correcting.", exc.field_errors
+        )
+    return _capture(key_id, data, idem, fingerprint)
+
+
+def _capture(key_id: int, data: Any, idem: str | None, fingerprint: str) -> Response:
+    actor = Actor(
+        email=f"api-key:{key_id}", role="website", ip=request.remote_addr, request_id=request_id()
+    )
+    try:
+        with unit_of_work():
+            if idem:
+                previous = services.find_idempotent_answer(key_id, idem, fingerprint)
+                if previous:
+                    return _created(previous, False, replayed=True)
+            result = services.capture_callback_request(
+                data,
+                source="web_form",
+                channel="web_form",
+                target_minutes=_settings().callback_target_minutes,
+                actor=actor,
+                api_key_id=key_id,
+            )
+            reference = result.lead.reference
+            if idem:
+                services.remember_idempotent_answer(key_id, idem, fingerprint, reference)
+            services.note_api_key_used(key_id)
+    except DomainError as exc:
+        if exc.kind == ErrorKind.CONFLICT and idem:
+            # A twin request committed first: answer as it did, or refuse a different body.
+            with unit_of_work():
+                try:
+                    previous = services.find_idempotent_answer(key_id, idem, fingerprint)
+                except DomainError as again:
+                    return problem(409, "Conflict", again.message)
+            if previous:
+                return _created(previous, False, replayed=True)
+        return problem(exc.http_status, "Request refused", exc.message, exc.field_errors)
+    return _created(reference, not result.created)
+
+
+@bp.get("/openapi.json")
+@public
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+def too_many_requests() -> Response:
+    return problem(429, "Too many requests", "Rate limit reached; retry in a minute.")
+
+
+def init_intake_api(app: Flask) -> None:
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
