@@ -127,6 +127,8 @@ class Settings:
             "RATELIMIT_HEADERS_ENABLED": False,
             "RATELIMIT_SWALLOW_ERRORS": True,
             "TESTING": self.env == "test",
+            # Nothing staff or the public send is anywhere near this; bigger bodies are refused.
+            "MAX_CONTENT_LENGTH": 1024 * 1024,
             **self.extra,
         }
 

@@ -92,7 +92,11 @@ def _init_pages(app: Flask) -> None:
             return callback_views.too_many_requests()
         return rate_limited_login(error)
 
-    for status in (400, 403, 404, 405, 500):
-        app.register_error_handler(
-            status, lambda e, s=status: (render_template("errors/error.html", status=s), s)
-        )
+    def error_page(error: Any) -> Any:
+        status = getattr(error, "code", 500) or 500
+        if request.path.startswith("/api/"):
+            return intake_api.problem(status, getattr(error, "name", "Error"))
+        return render_template("errors/error.html", status=status), status
+
+    for status in (400, 403, 404, 405, 413, 500):
+        app.register_error_handler(status, error_page)
