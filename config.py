@@ -103,6 +103,21 @@ class Settings:
     intake_per_ip_per_minute: int = 20
     intake_global_per_minute: int = 600
     callback_frame_ancestors: str = "'self'"
+    public_base_url: str = "http://127.0.0.1:5000"
+    ack_link_hours: int = 24
+    notify_delivery: str = "dev_outbox"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_from: str = "admissions-crm@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    sms_provider: str = "none"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_api_base: str = "https://api.twilio.com"
+    allow_http_webhooks: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -173,7 +188,42 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         intake_per_ip_per_minute=_int(env, "INTAKE_PER_IP_PER_MINUTE", 20, minimum=1),
         intake_global_per_minute=_int(env, "INTAKE_GLOBAL_PER_MINUTE", 600, minimum=1),
         callback_frame_ancestors=_frame_ancestors(env),
+        **_notification_settings(env, app_env),
     )
+
+
+def _notification_settings(env: Mapping[str, str], app_env: str) -> dict[str, Any]:
+    """Where messages go: the dev outbox in development, real channels elsewhere."""
+    default_delivery = "dev_outbox" if app_env == "development" else "live"
+    delivery = _choice(env, "NOTIFY_DELIVERY", default_delivery, ("dev_outbox", "live"))
+    sms = _choice(env, "SMS_PROVIDER", "none", ("none", "twilio"))
+    twilio = {
+        "twilio_account_sid": _raw(env, "TWILIO_ACCOUNT_SID") or "",
+        "twilio_auth_token": _raw(env, "TWILIO_AUTH_TOKEN") or "",
+        "twilio_from": _raw(env, "TWILIO_FROM") or "",
+        "twilio_api_base": _url(env, "TWILIO_API_BASE", "https://api.twilio.com",
+                                ("https", "http")),
+    }
+    if sms == "twilio" and not all(twilio[k] for k in ("twilio_account_sid",
+                                                       "twilio_auth_token", "twilio_from")):
+        raise ConfigError("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM: all required "
+                          "when SMS_PROVIDER=twilio")
+    return {
+        "public_base_url": _url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:5000",
+                                ("https", "http")),
+        "ack_link_hours": _int(env, "ACK_LINK_HOURS", 24, minimum=1),
+        "notify_delivery": delivery,
+        "smtp_host": _raw(env, "SMTP_HOST") or "127.0.0.1",
+        "smtp_port": _int(env, "SMTP_PORT", 1025, minimum=1),
+        "smtp_from": _raw(env, "SMTP_FROM") or "admissions-crm@localhost",
+        "smtp_username": _raw(env, "SMTP_USERNAME") or None,
+        "smtp_password": _raw(env, "SMTP_PASSWORD") or None,
+        "smtp_starttls": _bool(env, "SMTP_STARTTLS", False),
+        "sms_provider": sms,
+        **twilio,
+        # Chat webhooks must be https outside development (they carry page links).
+        "allow_http_webhooks": _bool(env, "ALLOW_HTTP_WEBHOOKS", app_env == "development"),
+    }
 
 
 def _frame_ancestors(env: Mapping[str, str]) -> str:

@@ -14,6 +14,19 @@ from crm.intake.models import (
     LeadNote,
     StageChange,
 )
+from crm.notify.models import ContactMethod, OutboundMessage
+from crm.oncall.models import (
+    Closure,
+    EscalationPolicy,
+    EscalationStep,
+    OfficeHoursSpan,
+    Page,
+    PageEvent,
+    Reminder,
+    Rota,
+    RotaMember,
+    RotaOverride,
+)
 from crm.privacy.models import AuditEvent, ConsentRecord, DisclosureRecord
 
 __all__ = [
@@ -23,13 +36,25 @@ __all__ = [
     "AuditEvent",
     "CallLog",
     "CallbackRequest",
+    "Closure",
     "ConsentRecord",
     "Contact",
+    "ContactMethod",
     "DisclosureRecord",
+    "EscalationPolicy",
+    "EscalationStep",
     "Heartbeat",
     "IdempotencyRecord",
     "Lead",
     "LeadNote",
+    "OfficeHoursSpan",
+    "OutboundMessage",
+    "Page",
+    "PageEvent",
+    "Reminder",
+    "Rota",
+    "RotaMember",
+    "RotaOverride",
     "StaffSession",
     "StageChange",
     "User",

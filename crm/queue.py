@@ -8,12 +8,13 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 log = logging.getLogger(__name__)
 
 # Task names: the web side enqueues by name and never imports workers/.
 ENGINE_TICK = "engine.tick"
+ENGINE_KICK = "engine.kick"  # the same work as a tick, sent right after a commit that needs it
 
 _PENDING = "crm_tasks_after_commit"
 
@@ -44,8 +45,12 @@ def init_queue(app: Flask) -> Celery:
     return celery
 
 
-def enqueue_after_commit(session: Session, task_name: str, *args: Any) -> None:
+def enqueue_after_commit(
+    session: Session | scoped_session[Session], task_name: str, *args: Any
+) -> None:
     """Send ``task_name`` once the session's transaction commits; drop it on rollback."""
+    if isinstance(session, scoped_session):  # db.session: act on this context's Session
+        session = session()
     if not session.in_transaction():
         # Without a transaction a rollback is a no-op that fires no event, and the task would
         # leak into whatever the session commits next.

@@ -1,15 +1,24 @@
-"""The engine tick: proves the clock is alive (and, as domains arrive, claims due work)."""
+"""The engine tick (every few seconds from beat) and the post-commit kick (same work, now)."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from flask import current_app
 
-from crm.database import unit_of_work
-from crm.health.services import record_heartbeat
-from crm.queue import ENGINE_TICK
+from crm.notify.services import Channels
+from crm.oncall.engine import run_tick
+from crm.queue import ENGINE_KICK, ENGINE_TICK
+
+
+def _channels() -> Channels:
+    return Channels.from_settings(current_app.config["CRM_SETTINGS"])
 
 
 @shared_task(name=ENGINE_TICK)
 def tick() -> None:
-    with unit_of_work():
-        record_heartbeat()
+    run_tick(_channels())
+
+
+@shared_task(name=ENGINE_KICK)
+def kick() -> None:
+    run_tick(_channels(), heartbeat=False)

@@ -131,7 +131,7 @@ class NewEnquiryView(SecureBaseView):
         flash(
             f"Enquiry recorded as {reference}."
             if result.created
-            else f"This person already has an open lead ({reference}); the request was added to it.",
+            else f"This person already has an open lead ({reference}); the request joined it.",
             "success",
         )
         return lead_id

@@ -128,7 +128,10 @@ def _relationship(payload: Mapping[str, Any], c: _Collector) -> str:
         c.add("for_whom", "Say whether the help is for you (self) or someone else.")
         return "self"
     relationship = payload.get("relationship")
-    if relationship not in RELATIONSHIPS or relationship == "self":
+    # isinstance first: a JSON list or object is unhashable and cannot be looked up.
+    if not isinstance(relationship, str) or relationship not in RELATIONSHIPS:
+        relationship = None
+    if relationship in (None, "self"):
         c.add(
             "relationship",
             "Tell us how you know the person: family, partner, friend or professional.",

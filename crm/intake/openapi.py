@@ -80,7 +80,7 @@ def openapi_document() -> dict[str, Any]:
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string", "maxLength": 255},
-                            "description": "Retries with the same key and body get the same answer.",
+                            "description": "Retries with this key and body get one answer.",
                         }
                     ],
                     "requestBody": {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -24,6 +24,7 @@ from crm.intake.models import (
 )
 from crm.intake.stages import Stage, TransitionError, check_transition, parse_stage
 from crm.intake.vocabulary import CALL_DIRECTIONS, CALL_OUTCOMES
+from crm.oncall import paging, reminders
 from crm.privacy.models import ConsentRecord, DisclosureRecord
 from crm.privacy.services import Actor, record_audit_event
 from crm.validation import clean_text
@@ -103,6 +104,34 @@ def change_stage(
     )
 
 
+def _check_call(
+    direction: str, outcome: str, started: datetime, duration_seconds: Any, notes: str | None
+) -> tuple[int, str | None]:
+    """The call's duration and notes, or DomainError listing every bad field."""
+    errors: dict[str, list[str]] = {}
+    if direction not in CALL_DIRECTIONS:
+        errors["direction"] = ["Choose inbound or outbound."]
+    if outcome not in CALL_OUTCOMES:
+        errors["outcome"] = ["Choose the call's outcome."]
+    duration = 0
+    try:
+        duration = int(duration_seconds or 0)
+        if not 0 <= duration <= 6 * 3600:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["duration_seconds"] = ["Duration must be between 0 and 21600 seconds."]
+    if started > clock.now():
+        errors["started_at"] = ["A call cannot start in the future."]
+    text = None
+    try:
+        text = clean_text(notes, label="Notes", max_length=MAX_NOTE, required=False) or None
+    except ValueError as exc:
+        errors["notes"] = [str(exc)]
+    if errors:
+        raise DomainError("The call could not be logged.", field_errors=errors)
+    return duration, text
+
+
 def log_call(
     lead_id: int,
     actor: Actor,
@@ -114,27 +143,8 @@ def log_call(
     notes: str | None = None,
 ) -> CallLog:
     """Log a call; the first connected one sets first contact and moves new → contacted."""
-    errors: dict[str, list[str]] = {}
-    if direction not in CALL_DIRECTIONS:
-        errors["direction"] = ["Choose inbound or outbound."]
-    if outcome not in CALL_OUTCOMES:
-        errors["outcome"] = ["Choose the call's outcome."]
-    try:
-        duration = int(duration_seconds or 0)
-        if not 0 <= duration <= 6 * 3600:
-            raise ValueError
-    except (TypeError, ValueError):
-        errors["duration_seconds"] = ["Duration must be between 0 and 21600 seconds."]
-        duration = 0
     started = started_at or clock.now()
-    if started > clock.now():
-        errors["started_at"] = ["A call cannot start in the future."]
-    try:
-        text = clean_text(notes, label="Notes", max_length=MAX_NOTE, required=False) or None
-    except ValueError as exc:
-        errors["notes"] = [str(exc)]
-    if errors:
-        raise DomainError("The call could not be logged.", field_errors=errors)
+    duration, text = _check_call(direction, outcome, started, duration_seconds, notes)
     lead = get_lead(lead_id)
     call = CallLog(
         lead_id=lead.id,
@@ -148,10 +158,17 @@ def log_call(
     )
     db.session.add(call)
     lead.updated_at = clock.now()
-    if outcome == "connected" and lead.first_contact_at is None:
-        lead.first_contact_at = started
-        if lead.stage == Stage.NEW.value:
-            _move(lead, Stage.CONTACTED, actor, reason="First connected call")
+    if outcome == "connected":
+        if lead.first_contact_at is None:
+            lead.first_contact_at = started
+            if lead.stage == Stage.NEW.value:
+                _move(lead, Stage.CONTACTED, actor, reason="First connected call")
+        # The call is the activity reminders wait for; it also ends any page about the lead.
+        reminders.complete_reminders(lead.id, ("callback_due",))
+        reminders.complete_reminders(
+            lead.id, ("follow_up",), due_before=clock.now() + timedelta(hours=1)
+        )
+        paging.resolve_pages_for_lead(lead.id, actor, "connected call logged")
     record_audit_event(
         actor, "create", object_type="call_logs", object_id=lead.id, detail=f"call {outcome}"
     )

@@ -28,6 +28,7 @@ from crm.intake.models import (
 )
 from crm.intake.references import new_reference
 from crm.intake.stages import OPEN_STAGES, Stage
+from crm.oncall import reminders
 from crm.privacy.services import Actor, record_audit_event, record_consent, record_disclosure
 
 OPEN_STAGE_VALUES = tuple(s.value for s in OPEN_STAGES)
@@ -170,6 +171,8 @@ def _new_lead(
     owner = next_owner_round_robin()
     if owner is not None:
         assign(lead, owner, actor, "round-robin")
+    # Same transaction: the reminder (and out of hours, the page) exists iff the lead does.
+    reminders.route_new_callback(lead.id, lead.reference, lead.owner_id, lead.callback_due_at)
     return lead
 
 

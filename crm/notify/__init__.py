@@ -1,0 +1,1 @@
+"""Notifications: contact methods, outbound messages and the channels that send them."""

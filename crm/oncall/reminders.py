@@ -1,0 +1,191 @@
+"""Reminders, office hours and routing a new callback request (queue in hours, page out)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select, update
+
+from crm import clock
+from crm.auth.models import User
+from crm.errors import DomainError
+from crm.extensions import db
+from crm.notify import services as notify
+from crm.oncall import hours, paging
+from crm.oncall.models import REMINDER_KINDS, Closure, OfficeHoursSpan, Reminder
+from crm.oncall.wallclock import local_to_utc
+from crm.privacy.services import Actor, record_audit_event
+from crm.validation import clean_text
+
+DEFAULT_GRACE_MINUTES = 10
+OPEN_REMINDER = ("pending", "notified", "escalated")
+
+
+# --- office hours ----------------------------------------------------------------------------
+
+
+def office_spans() -> list[hours.OpeningSpan]:
+    rows = db.session.scalars(select(OfficeHoursSpan)).all()
+    if not rows:
+        return list(hours.DEFAULT_HOURS)
+    return [hours.OpeningSpan(r.weekday, r.opens_at, r.closes_at) for r in rows]
+
+
+def closures_around(instant: datetime) -> set[date]:
+    """Manual closures plus England and Wales bank holidays near ``instant``."""
+    year = instant.year
+    days = set(hours.bank_holidays([year - 1, year, year + 1]))
+    days.update(db.session.scalars(select(Closure.day)))
+    return days
+
+
+def office_open(at: datetime | None = None) -> bool:
+    instant = at or clock.now()
+    return hours.is_open(instant, office_spans(), closures_around(instant))
+
+
+# --- reminders -------------------------------------------------------------------------------
+
+
+def create_reminder(
+    kind: str,
+    due_at: datetime,
+    *,
+    owner_id: int | None,
+    lead_id: int | None,
+    note: str | None = None,
+    grace_minutes: int = DEFAULT_GRACE_MINUTES,
+    actor: Actor | None = None,
+) -> Reminder:
+    """A reminder due at ``due_at`` (UTC), in the caller's transaction."""
+    if kind not in REMINDER_KINDS:
+        raise DomainError(f"Unknown reminder kind {kind!r}.")
+    if grace_minutes < 0:
+        raise DomainError("The grace period cannot be negative.")
+    reminder = Reminder(
+        kind=kind,
+        due_at=due_at,
+        owner_id=owner_id,
+        lead_id=lead_id,
+        note=note,
+        grace_minutes=grace_minutes,
+        status="pending",
+        created_at=clock.now(),
+        created_by_id=actor.user_id if actor else None,
+    )
+    db.session.add(reminder)
+    db.session.flush()
+    return reminder
+
+
+def schedule_follow_up(
+    lead_id: int, day: date | None, at: time | None, note: str | None, actor: Actor
+) -> Reminder:
+    """Staff's "call back Tuesday at 10:00": a UK wall-clock time, stored as UTC."""
+    if day is None or at is None:
+        raise DomainError(
+            "Choose the day and time for the follow-up.",
+            field_errors={"due": ["Day and time are required."]},
+        )
+    due = local_to_utc(day, at)
+    if due <= clock.now():
+        raise DomainError(
+            "A follow-up must be in the future.", field_errors={"due": ["That time has passed."]}
+        )
+    if due > clock.now() + timedelta(days=366):
+        raise DomainError("A follow-up must be within a year.")
+    try:
+        text = clean_text(note, label="Note", max_length=500, required=False) or None
+    except ValueError as exc:
+        raise DomainError(str(exc)) from None
+    reminder = create_reminder(
+        "follow_up", due, owner_id=actor.user_id, lead_id=lead_id, note=text, actor=actor
+    )
+    record_audit_event(actor, "create", object_type="reminders", object_id=reminder.id)
+    return reminder
+
+
+def complete_reminders(
+    lead_id: int, kinds: tuple[str, ...], *, due_before: datetime | None = None
+) -> int:
+    """The activity was logged: close matching open reminders (due before ``due_before``)."""
+    query = select(Reminder).where(
+        Reminder.lead_id == lead_id, Reminder.kind.in_(kinds), Reminder.status.in_(OPEN_REMINDER)
+    )
+    if due_before is not None:
+        query = query.where(Reminder.due_at <= due_before)
+    open_ones = db.session.scalars(query).all()
+    for reminder in open_ones:
+        reminder.status, reminder.done_at = "done", clock.now()
+    return len(open_ones)
+
+
+def route_new_callback(
+    lead_id: int, reference: str, owner_id: int | None, due_at: datetime
+) -> None:
+    """In hours: the queue with a callback_due reminder. Out of hours: page on-call at once."""
+    create_reminder("callback_due", due_at, owner_id=owner_id, lead_id=lead_id, grace_minutes=0)
+    if not office_open():
+        paging.trigger_page(
+            f"lead:{lead_id}", f"Out-of-hours callback request {reference}", lead_id=lead_id
+        )
+
+
+# --- the engine's part -------------------------------------------------------------------------
+
+
+def _claim(reminder: Reminder, from_status: str, to_status: str) -> bool:
+    result = db.session.execute(
+        update(Reminder)
+        .where(Reminder.id == reminder.id, Reminder.status == from_status)
+        .values(status=to_status, notified_at=clock.now())
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
+def _summary(reminder: Reminder) -> str:
+    what = reminder.kind.replace("_", " ")
+    if reminder.lead_id:
+        from crm.intake.models import Lead
+
+        lead = db.session.get(Lead, reminder.lead_id)
+        return f"{what.capitalize()} overdue for {lead.reference if lead else 'a lead'}"
+    return f"{what.capitalize()} overdue"
+
+
+def fire_due_reminders(limit: int = 500) -> int:
+    """Notify owners of due reminders; page on-call for those still open past their grace."""
+    now = clock.now()
+    fired = 0
+    due = db.session.scalars(
+        select(Reminder)
+        .where(Reminder.status == "pending", Reminder.due_at <= now)
+        .order_by(Reminder.due_at)
+        .limit(limit)
+    ).all()
+    for reminder in due:
+        if not _claim(reminder, "pending", "notified"):
+            continue
+        owner = db.session.get(User, reminder.owner_id) if reminder.owner_id else None
+        if owner is not None and owner.active and reminder.kind != "callback_due":
+            notify.notify_person(
+                owner,
+                f"reminder:{reminder.id}",
+                _summary(reminder).replace(" overdue", " due"),
+                reminder.note or _summary(reminder),
+                reminder_id=reminder.id,
+            )
+        fired += 1
+    overdue = db.session.scalars(
+        select(Reminder).where(Reminder.status == "notified").order_by(Reminder.due_at).limit(limit)
+    ).all()
+    for reminder in overdue:
+        if reminder.due_at + timedelta(minutes=reminder.grace_minutes) > now:
+            continue
+        if not _claim(reminder, "notified", "escalated"):
+            continue
+        subject = f"lead:{reminder.lead_id}" if reminder.lead_id else f"reminder:{reminder.id}"
+        page = paging.trigger_page(subject, _summary(reminder), lead_id=reminder.lead_id)
+        reminder.page_id = page.id
+        fired += 1
+    return fired
