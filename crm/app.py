@@ -22,6 +22,7 @@ from crm.intake import api as intake_api
 from crm.intake import views as callback_views
 from crm.intake.api import init_intake_api
 from crm.intake.views import init_callback_form
+from crm.oncall.views import init_oncall_views
 from crm.queue import init_queue
 from crm.requestctx import init_request_context
 from crm.security import init_security_headers
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     init_queue(app)
     init_intake_api(app)
     init_callback_form(app)
+    init_oncall_views(app)
     app.register_blueprint(health_bp)
     init_cli(app)
     _init_pages(app)

@@ -60,3 +60,15 @@ def normalise_phone(value: str | None, region: str = "GB") -> str:
     if not (phonenumbers.is_valid_number(number) or _OFCOM_DRAMA_MOBILE.fullmatch(e164)):
         raise ValueError("Enter a valid phone number, like 07700 900123.")
     return e164
+
+
+def check_webhook_url(url: str | None, allow_http: bool) -> str:
+    """A chat webhook URL: https only, unless plain http is allowed (development)."""
+    text = (url or "").strip()
+    if not text or len(text) > 500:
+        raise ValueError("Give the webhook URL (up to 500 characters).")
+    if any(ch.isspace() or ord(ch) < 32 for ch in text):
+        raise ValueError("The webhook URL contains spaces or control characters.")
+    if text.startswith("https://") or (allow_http and text.startswith("http://")):
+        return text
+    raise ValueError("Webhook URLs must start with https:// (they carry page links).")

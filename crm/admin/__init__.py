@@ -12,6 +12,14 @@ from crm.auth.admin import StaffView
 from crm.health.admin import EngineHealthView
 from crm.intake.admin import ApiKeyView, NewEnquiryView, QueueView, SearchView
 from crm.intake.lead_admin import LeadView
+from crm.oncall.admin import DevOutboxView, OnCallView, PagesView
+from crm.oncall.setup_admin import (
+    ClosureView,
+    ContactMethodView,
+    OfficeHoursView,
+    PolicySetupView,
+    RotaSetupView,
+)
 from crm.privacy.admin import AuditTrailView
 from crm.security import csp_nonce
 
@@ -38,10 +46,18 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(NewEnquiryView())
     admin.add_view(LeadView())
     # Operations
+    admin.add_view(OnCallView())
+    admin.add_view(PagesView())
+    admin.add_view(RotaSetupView())
+    admin.add_view(PolicySetupView())
+    admin.add_view(ContactMethodView())
+    admin.add_view(DevOutboxView())
     admin.add_view(EngineHealthView())
     # Administration
     admin.add_view(StaffView())
     admin.add_view(ApiKeyView())
+    admin.add_view(OfficeHoursView())
+    admin.add_view(ClosureView())
     admin.add_view(AuditTrailView())
     admin.add_link(
         _AccountLink(name="Change password", endpoint="auth.change_password", category="My account")

@@ -20,6 +20,9 @@ class Permission(StrEnum):
     CHANGE_OWN_PASSWORD = "change_own_password"  # noqa: S105 (a permission name)
     WORK_LEADS = "work_leads"
     VIEW_ENGINE_HEALTH = "view_engine_health"
+    VIEW_ONCALL = "view_oncall"
+    MANAGE_ONCALL = "manage_oncall"
+    MANAGE_CONFIG = "manage_config"
     REASSIGN_LEADS = "reassign_leads"
     SEE_SAFEGUARDING_FLAGS = "see_safeguarding_flags"
     MANAGE_STAFF = "manage_staff"
@@ -28,11 +31,21 @@ class Permission(StrEnum):
 
 
 _EVERY_STAFF_MEMBER = frozenset(
-    {Permission.VIEW_DASHBOARD, Permission.CHANGE_OWN_PASSWORD, Permission.WORK_LEADS}
+    {
+        Permission.VIEW_DASHBOARD,
+        Permission.CHANGE_OWN_PASSWORD,
+        Permission.WORK_LEADS,
+        Permission.VIEW_ONCALL,
+    }
 )
 
 _MANAGING = frozenset(
-    {Permission.VIEW_ENGINE_HEALTH, Permission.REASSIGN_LEADS, Permission.SEE_SAFEGUARDING_FLAGS}
+    {
+        Permission.VIEW_ENGINE_HEALTH,
+        Permission.REASSIGN_LEADS,
+        Permission.SEE_SAFEGUARDING_FLAGS,
+        Permission.MANAGE_ONCALL,
+    }
 )
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -40,7 +53,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: _EVERY_STAFF_MEMBER | _MANAGING,
     Role.ADMIN: _EVERY_STAFF_MEMBER
     | _MANAGING
-    | {Permission.MANAGE_STAFF, Permission.MANAGE_API_KEYS, Permission.READ_AUDIT},
+    | {
+        Permission.MANAGE_STAFF,
+        Permission.MANAGE_API_KEYS,
+        Permission.READ_AUDIT,
+        Permission.MANAGE_CONFIG,
+    },
 }
 
 

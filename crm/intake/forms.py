@@ -16,11 +16,15 @@ from wtforms import (
     TextAreaField,
     widgets,
 )
+from wtforms.fields.choices import SelectChoice
 
 from crm.intake.vocabulary import RELATIONSHIPS, SOURCES, SUBSTANCES
 from crm.intake.wording import CONSENT_CONTACT_TEXT, CONSENT_HEALTH_TEXT
 
-_OTHERS = [("", "Choose…")] + [(k, v) for k, v in RELATIONSHIPS.items() if k != "self"]
+# SelectChoice, not tuples: tuple choices are deprecated in WTForms 3.3 (removed in 3.4).
+_OTHERS = [SelectChoice("", "Choose…")] + [
+    SelectChoice(k, v) for k, v in RELATIONSHIPS.items() if k != "self"
+]
 
 
 class _Checkboxes(SelectMultipleField):  # type: ignore[misc]
@@ -39,13 +43,14 @@ class CallbackForm(FlaskForm):  # type: ignore[misc]
     )
     for_whom = RadioField(
         "Who is the help for?",
-        choices=[("self", "Me"), ("someone_else", "Someone else")],
+        choices=[SelectChoice("self", "Me"), SelectChoice("someone_else", "Someone else")],
         default="self",
     )
     relationship = SelectField("How do you know them?", choices=_OTHERS, default="")
     client_name = StringField("Their first name (optional)")
     substances = _Checkboxes(
-        "What are you worried about? (optional)", choices=list(SUBSTANCES.items())
+        "What are you worried about? (optional)",
+        choices=[SelectChoice(k, v) for k, v in SUBSTANCES.items()],
     )
     message = TextAreaField("Anything you want us to know (optional)")
     consent_to_contact = BooleanField(CONSENT_CONTACT_TEXT)
@@ -74,7 +79,7 @@ class EnquiryForm(CallbackForm):
 
     source = SelectField(
         "Came in by",
-        choices=[(k, v) for k, v in SOURCES.items() if k != "web_form"],
+        choices=[SelectChoice(k, v) for k, v in SOURCES.items() if k != "web_form"],
         default="phone",
     )
     consent_to_contact = BooleanField("The caller agreed to be contacted about this enquiry.")

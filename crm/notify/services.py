@@ -11,9 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from crm import clock
 from crm.auth.models import User
+from crm.errors import DomainError
 from crm.extensions import db
 from crm.notify.channels import Channel, ChatWebhook, DeliveryError, Message, SmtpEmail, TwilioSms
 from crm.notify.models import ContactMethod, OutboundMessage
+from crm.validation import check_webhook_url, normalise_email, normalise_phone
 
 MAX_ATTEMPTS = 3
 SENDING_TIMEOUT = timedelta(minutes=2)
@@ -91,6 +93,47 @@ def notify_person(
             due_at=now + timedelta(minutes=delay),
         )
     return added
+
+
+def save_contact_method(
+    user_id: int,
+    channel: str,
+    address: str,
+    position: int,
+    delay_minutes: int,
+    *,
+    allow_http_webhooks: bool,
+) -> ContactMethod:
+    """Add a way to reach a staff member, validated for its channel."""
+    if channel not in ("email", "sms", "webhook"):
+        raise DomainError(
+            "Choose email, SMS or chat webhook.", field_errors={"channel": ["Unknown channel."]}
+        )
+    try:
+        if channel == "email":
+            clean = normalise_email(address)
+        elif channel == "sms":
+            clean = normalise_phone(address)
+        else:
+            clean = check_webhook_url(address, allow_http_webhooks)
+    except ValueError as exc:
+        raise DomainError(str(exc), field_errors={"address": [str(exc)]}) from None
+    if delay_minutes < 0 or delay_minutes > 120:
+        raise DomainError(
+            "The delay must be between 0 and 120 minutes.",
+            field_errors={"delay_minutes": ["Between 0 and 120."]},
+        )
+    if db.session.get(User, user_id) is None:
+        raise DomainError("No such staff member.")
+    method = ContactMethod(
+        user_id=user_id,
+        channel=channel,
+        address=clean,
+        position=position,
+        delay_minutes=delay_minutes,
+    )
+    db.session.add(method)
+    return method
 
 
 # --- delivery ---------------------------------------------------------------------------------
