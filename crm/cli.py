@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import time
 
 import click
 from flask import Flask, current_app
@@ -39,8 +40,50 @@ def demo_data() -> None:
                 click.echo(f"  {role:<11} {email}  (exists; password unchanged)")
                 continue
             password = _demo_password()
-            services.create_user(services.StaffDetails(name, email, role), password, actor)
+            user = services.create_user(services.StaffDetails(name, email, role), password, actor)
+            user.available = role == "admissions"
             click.echo(f"  {role:<11} {email}  password: {password}")
+    with unit_of_work():
+        _demo_on_call(actor)
+
+
+def _demo_on_call(actor: Actor) -> None:
+    """A weekly rota (Ada, then Max), a default policy and a website key, once."""
+    from crm import clock
+    from crm.intake.models import ApiKey
+    from crm.intake.services import issue_api_key
+    from crm.oncall import policies, rotas
+    from crm.oncall.models import EscalationPolicy, Rota
+
+    if db.session.scalar(select(Rota.id).limit(1)) is None:
+        people = {u.role: u for u in db.session.scalars(select(User))}
+        monday = clock.now().astimezone(clock.LONDON).date()
+        monday = monday.fromordinal(monday.toordinal() - monday.weekday())
+        rota = rotas.save_rota(
+            "Admissions on call",
+            [people["admissions"].id, people["manager"].id],
+            7,
+            time(9),
+            monday,
+            "Europe/London",
+            actor,
+        )
+        if db.session.scalar(select(EscalationPolicy.id).limit(1)) is None:
+            policies.save_policy(
+                "Out of hours and overdue callbacks",
+                1,
+                True,
+                [
+                    policies.StepInput("rota", rota.id, None, None, 5),
+                    policies.StepInput("user", None, people["manager"].id, None, 5),
+                ],
+                actor,
+                allow_http=True,
+            )
+        click.echo("  on call: weekly rota 'Admissions on call' and a default escalation policy")
+    if db.session.scalar(select(ApiKey.id).limit(1)) is None:
+        _, secret = issue_api_key("demo website", actor)
+        click.echo(f"  website API key (shown once): {secret}")
 
 
 @click.command("create-staff")

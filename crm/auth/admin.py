@@ -24,6 +24,10 @@ class StaffForm(BaseForm):  # type: ignore[misc]
     role = SelectField("Role", choices=[SelectChoice(r.value, r.value.title()) for r in Role])
     phone = StringField("Phone (for on-call SMS)", validators=[Optional(), Length(max=40)])
     active = BooleanField("Active", default=True)
+    available = BooleanField(
+        "Takes new leads",
+        description="New leads are shared round-robin among available admissions staff.",
+    )
     password = PasswordField(
         "Password",
         description="Required for a new account; leave blank to keep the current one. "
@@ -37,7 +41,16 @@ class StaffView(SecureModelView):
     permission = Permission.MANAGE_STAFF
     can_delete = False
     can_view_details = True
-    column_list = ("name", "email", "role", "active", "phone", "last_login_at", "created_at")
+    column_list = (
+        "name",
+        "email",
+        "role",
+        "active",
+        "available",
+        "phone",
+        "last_login_at",
+        "created_at",
+    )
     column_details_list = (*column_list, "password_changed_at")
     column_searchable_list = ("name", "email")
     column_filters = ("role", "active")
@@ -54,6 +67,7 @@ class StaffView(SecureModelView):
             role=form.role.data,
             phone=form.phone.data,
             active=bool(form.active.data),
+            available=bool(form.available.data),
         )
 
     @staticmethod

@@ -64,6 +64,7 @@ class StaffDetails:
     role: str | None
     phone: str | None = None
     active: bool = True
+    available: bool = False  # takes new leads round-robin (admissions staff)
 
 
 def _actor_for(user: User, actor: Actor) -> Actor:
@@ -189,7 +190,12 @@ def validate_staff_details(details: StaffDetails, user_id: int | None = None) ->
     if errors:
         raise DomainError("Please correct the highlighted fields.", field_errors=errors)
     return StaffDetails(
-        str(name), str(email), str(role), str(phone) if phone else None, details.active
+        str(name),
+        str(email),
+        str(role),
+        str(phone) if phone else None,
+        details.active,
+        details.available,
     )
 
 
@@ -210,6 +216,7 @@ def create_user(details: StaffDetails, password: str | None, actor: Actor) -> Us
         role=clean.role,
         phone=clean.phone,
         active=clean.active,
+        available=clean.available,
         password_hash=_check_password(password, clean),
         password_changed_at=clock.now(),
     )
@@ -233,7 +240,7 @@ def update_user(
         raise DomainError("You cannot deactivate your own account or change your own role.")
     changed = [
         f
-        for f in ("name", "email", "role", "phone", "active")
+        for f in ("name", "email", "role", "phone", "active", "available")
         if getattr(user, f) != getattr(clean, f)
     ]
     if new_password:
@@ -241,7 +248,7 @@ def update_user(
         user.password_changed_at = clock.now()
         changed.append("password")
     user.name, user.email, user.role = str(clean.name), str(clean.email), str(clean.role)
-    user.phone, user.active = clean.phone, clean.active
+    user.phone, user.active, user.available = clean.phone, clean.active, clean.available
     if {"active", "role", "password", "email"} & set(changed):
         end_all_sessions(user.id, "account changed")
     record_audit_event(

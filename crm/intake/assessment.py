@@ -106,9 +106,11 @@ def _int_in(value: Any, low: int, high: int, label: str) -> int | None:
 def _choices(answers: Mapping[str, Any], out: dict[str, Any], errors: dict[str, list[str]]) -> None:
     for name, allowed in CHOICES.items():
         value = answers.get(name) or None
-        if value is not None and value not in allowed:
+        # isinstance first: a JSON list or object is unhashable and cannot be looked up.
+        known = isinstance(value, str) and value in allowed
+        if value is not None and not known:
             errors.setdefault(name, []).append("Choose one of the listed options.")
-        out[name] = value if value in allowed else None
+        out[name] = value if known else None
     for name, allowed in MULTI.items():
         values = _as_list(answers.get(name))
         if any(v not in allowed for v in values):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
@@ -21,6 +21,8 @@ from crm.intake import pipeline, queries, vocabulary
 from crm.intake.assessment import CHOICES, FLAGS, MULTI, TEXTS
 from crm.intake.models import Assessment, Lead
 from crm.intake.stages import CLOSE_REASON_LABELS, PIPELINE, Stage
+from crm.oncall import reminders
+from crm.oncall.models import Reminder
 from crm.privacy.services import record_audit_event
 from crm.requestctx import current_actor
 
@@ -86,6 +88,12 @@ class LeadView(SecureBaseView):
             close_reasons=CLOSE_REASON_LABELS,
             vocab=vocabulary,
             can_reassign=has_permission(current_user.role, Permission.REASSIGN_LEADS),
+            reminders=db.session.scalars(
+                select(Reminder)
+                .where(Reminder.lead_id == lead_id)
+                .order_by(Reminder.due_at.desc())
+                .limit(20)
+            ).all(),
             now=clock.now(),
         )
 
@@ -155,6 +163,23 @@ class LeadView(SecureBaseView):
                 lead_id, owner_id, current_actor(), request.form.get("reason")
             ),
             "Lead reassigned.",
+        )
+
+    @expose("/<int:lead_id>/follow-up", methods=("POST",))
+    def follow_up(self, lead_id: int) -> Any:
+        """Staff's "call back Tuesday at 10:00" (UK time): a follow_up reminder in UTC."""
+        f = request.form
+        try:
+            day = date.fromisoformat(f.get("day", ""))
+            at = time.fromisoformat(f.get("time", ""))
+        except ValueError:
+            flash("Choose the day and time for the follow-up.", "error")
+            return redirect(url_for(".details", lead_id=lead_id))
+        self._lead(lead_id)
+        return self._act(
+            lead_id,
+            lambda: reminders.schedule_follow_up(lead_id, day, at, f.get("note"), current_actor()),
+            f"Follow-up set for {day:%a %d %b} at {at:%H:%M} (UK time).",
         )
 
     @expose("/<int:lead_id>/merge", methods=("POST",))
