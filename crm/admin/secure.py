@@ -40,13 +40,37 @@ class _Guarded:
 class SecureIndexView(_Guarded, AdminIndexView):  # type: ignore[misc]
     """The dashboard: any logged-in staff member."""
 
+    show_page_title = False
+
     @expose("/")
     def index(self) -> Any:
-        return self.render("admin/dashboard.html")
+        from flask import current_app
+
+        from crm import clock
+        from crm.auth.permissions import Permission as P
+        from crm.intake import queries
+        from crm.oncall import rotas
+
+        settings = current_app.config["CRM_SETTINGS"]
+        now = clock.now()
+        return self.render(
+            "admin/dashboard.html",
+            summary=queries.queue_summary(current_user.id, settings.callback_target_minutes, now),
+            target=settings.callback_target_minutes,
+            on_call=rotas.on_call_now_everywhere(now),
+            flagged=queries.flagged_for_managers()
+            if has_permission(current_user.role, P.SEE_SAFEGUARDING_FLAGS)
+            else [],
+            gaps=rotas.gap_check(now=now)
+            if has_permission(current_user.role, P.MANAGE_ONCALL)
+            else [],
+        )
 
 
 class SecureBaseView(_Guarded, BaseView):  # type: ignore[misc]
-    """A custom page (queue, timeline, reports) behind a permission."""
+    """A custom page (queue, timeline, reports) behind a permission; it titles itself."""
+
+    show_page_title = False
 
 
 class SecureModelView(_Guarded, ModelView):  # type: ignore[misc]

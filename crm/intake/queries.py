@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, or_, select, text
@@ -94,6 +94,46 @@ def queue(viewer_id: int, which: str = "all", page: int = 1) -> list[QueueRow]:
         )
         for r in db.session.execute(query)
     ]
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    waiting: int
+    overdue: int
+    mine: int
+    median_speed_minutes: float | None
+    within_target_share: float | None
+
+
+def queue_summary(viewer_id: int, target_minutes: int, now: datetime) -> QueueSummary:
+    """The numbers on the dashboard: waiting, overdue, mine, and speed to lead (7 days)."""
+    s = db.session
+    waiting = s.scalar(select(func.count()).select_from(Lead).where(Lead.stage == "new")) or 0
+    overdue = (
+        s.scalar(
+            select(func.count())
+            .select_from(Lead)
+            .where(Lead.stage == "new", Lead.callback_due_at < now)
+        )
+        or 0
+    )
+    mine = (
+        s.scalar(
+            select(func.count())
+            .select_from(Lead)
+            .where(Lead.owner_id == viewer_id, Lead.stage.in_(OPEN_STAGE_VALUES))
+        )
+        or 0
+    )
+    rows = s.execute(
+        select(Lead.created_at, Lead.first_contact_at)
+        .where(Lead.first_contact_at.is_not(None), Lead.created_at >= now - timedelta(days=7))
+        .limit(10_000)
+    ).all()
+    speeds = sorted(max(0.0, (b - a).total_seconds() / 60) for a, b in rows if b is not None)
+    median = speeds[len(speeds) // 2] if speeds else None
+    within = sum(1 for m in speeds if m <= target_minutes) / len(speeds) if speeds else None
+    return QueueSummary(int(waiting), int(overdue), int(mine), median, within)
 
 
 def flagged_for_managers(limit: int = 20) -> list[Lead]:

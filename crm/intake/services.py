@@ -354,17 +354,18 @@ def find_idempotent_answer(api_key_id: int, key: str, fingerprint: str) -> str |
 
 def remember_idempotent_answer(api_key_id: int, key: str, fingerprint: str, reference: str) -> None:
     """Store the answer in the same transaction as the lead; a racing twin fails on commit."""
-    db.session.add(
-        IdempotencyRecord(
-            api_key_id=api_key_id,
-            key=key,
-            request_hash=fingerprint,
-            lead_reference=reference,
-            created_at=clock.now(),
-        )
+    record = IdempotencyRecord(
+        api_key_id=api_key_id,
+        key=key,
+        request_hash=fingerprint,
+        lead_reference=reference,
+        created_at=clock.now(),
     )
     try:
+        # Added inside the savepoint: begin_nested() flushes what is pending first, so a row
+        # added before it would fail outside the savepoint and poison the whole session.
         with db.session.begin_nested():
+            db.session.add(record)
             db.session.flush()
     except IntegrityError:
         raise DomainError(

@@ -168,3 +168,13 @@ def gap_check(days: int = GAP_CHECK_DAYS, now: datetime | None = None) -> list[G
 def shifts(rota_id: int, start: datetime, end: datetime) -> list[rules.Shift]:
     rota = get_rota(rota_id)
     return rules.shifts(spec_for(rota), overrides_for(rota.id, start, end), start, end)
+
+
+def on_call_now_everywhere(now: datetime | None = None) -> list[tuple[str, str | None]]:
+    """(rota name, person's name or None) for every rota, right now."""
+    instant = now or clock.now()
+    result = []
+    for rota in db.session.scalars(select(Rota).order_by(Rota.name)):
+        person = on_call(rota.id, instant)
+        result.append((rota.name, person.name if person else None))
+    return result
