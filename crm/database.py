@@ -85,3 +85,10 @@ HAND_MADE_SCHEMA = frozenset({"ix_contacts_name_trgm", "contacts_name_fts"})
 def include_in_migrations(obj: Any, name: str | None, type_: str, *_: Any) -> bool:
     """Alembic autogenerate ignores the hand-made search structures."""
     return not (name in HAND_MADE_SCHEMA or (name or "").startswith("contacts_name_fts"))
+
+
+def skip_locked(query: Any, session: Session) -> Any:
+    """On PostgreSQL, lock the rows read for claiming and skip rows another worker holds."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query

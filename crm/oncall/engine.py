@@ -8,7 +8,8 @@ ticks and several workers never act twice on one item. Messages are claimed and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -23,36 +24,64 @@ from crm.oncall import paging, reminders
 from crm.oncall.models import Page, Reminder
 
 AUDIT_LATENESS = timedelta(minutes=2)
+# A tick keeps working while there is due work, up to this long; overlapping ticks share the
+# load safely (every claim is compare-and-set), so a burst drains at the speed of the workers.
+TICK_BUDGET_SECONDS = 20.0
+BATCH = 200
 
 
-@dataclass(frozen=True)
+@dataclass
 class TickReport:
-    reminders: int
-    steps: int
-    sent: dict[str, int]
-    stuck: int
-    late: int
+    reminders: int = 0
+    steps: int = 0
+    sent: dict[str, int] = field(default_factory=dict)
+    stuck: int = 0
+    late: int = 0
 
 
-def run_tick(channels: notify.Channels, *, heartbeat: bool = True) -> TickReport:
+def _send_due_messages(channels: notify.Channels, report: TickReport, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        # Claim each message just before its send: a crash then leaves only the send in
+        # flight 'sending' (later 'unknown'), not a whole batch claimed and never tried.
+        with unit_of_work():
+            claimed = notify.claim_due_messages(limit=1)
+        if not claimed:
+            return
+        with unit_of_work():
+            status = notify.deliver(claimed[0], channels)
+        report.sent[status] = report.sent.get(status, 0) + 1
+
+
+def run_tick(
+    channels: notify.Channels,
+    *,
+    heartbeat: bool = True,
+    budget_seconds: float = TICK_BUDGET_SECONDS,
+) -> TickReport:
+    """Pages first (people are waiting), then their messages, then reminders and theirs."""
+    deadline = time.monotonic() + budget_seconds
+    report = TickReport()
     if heartbeat:
         with unit_of_work():
             record_heartbeat()
-    with unit_of_work():
-        fired = reminders.fire_due_reminders()
-    with unit_of_work():
-        steps = paging.advance_due_pages()
-    with unit_of_work():
-        claimed = notify.claim_due_messages()
-    outcomes: dict[str, int] = {}
-    for message_id in claimed:
+    while time.monotonic() < deadline:
         with unit_of_work():
-            status = notify.deliver(message_id, channels)
-        outcomes[status] = outcomes.get(status, 0) + 1
+            ran = paging.advance_due_pages(limit=BATCH)
+        report.steps += ran
+        if ran < BATCH:
+            break
+    _send_due_messages(channels, report, deadline)
+    while time.monotonic() < deadline:
+        with unit_of_work():
+            fired = reminders.fire_due_reminders(limit=BATCH)
+        report.reminders += fired
+        if fired == 0:
+            break
+        _send_due_messages(channels, report, deadline)
     with unit_of_work():
-        stuck = notify.mark_stuck_messages_unknown()
-        late = audit_lateness()
-    return TickReport(fired, steps, outcomes, stuck, late)
+        report.stuck = notify.mark_stuck_messages_unknown()
+        report.late = audit_lateness()
+    return report
 
 
 def count_late() -> int:

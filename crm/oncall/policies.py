@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from crm.auth.models import User
 from crm.errors import DomainError, ErrorKind
@@ -45,6 +45,35 @@ def _check_step(step: StepInput, allow_http: bool) -> str | None:
     return "Choose who a step notifies: a rota, a person or a chat webhook."
 
 
+def _policy_errors(
+    label: str,
+    repeat_count: int | None,
+    steps: list[StepInput],
+    allow_http: bool,
+    policy_id: int | None,
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not label or len(label) > 120:
+        errors["name"] = ["Name the policy (up to 120 characters)."]
+    elif db.session.scalar(
+        select(EscalationPolicy.id).where(
+            EscalationPolicy.name == label, EscalationPolicy.id != (policy_id or 0)
+        )
+    ):
+        errors["name"] = ["A policy with this name already exists."]
+    if repeat_count is None or not 0 <= repeat_count <= 5:
+        errors["repeat_count"] = ["Repeat between 0 and 5 times."]
+    if not steps:
+        errors["steps"] = ["A policy needs at least one step."]
+    if len(steps) > MAX_STEPS:
+        errors["steps"] = [f"At most {MAX_STEPS} steps."]
+    for i, step in enumerate(steps, start=1):
+        problem = _check_step(step, allow_http)
+        if problem:
+            errors.setdefault("steps", []).append(f"Step {i}: {problem}")
+    return errors
+
+
 def save_policy(
     name: str,
     repeat_count: int | None,
@@ -56,20 +85,8 @@ def save_policy(
     policy_id: int | None = None,
 ) -> EscalationPolicy:
     """Create or replace a policy; a policy without steps or with a bad step is refused."""
-    errors: dict[str, list[str]] = {}
     label = (name or "").strip()
-    if not label or len(label) > 120:
-        errors["name"] = ["Name the policy (up to 120 characters)."]
-    if repeat_count is None or not 0 <= repeat_count <= 5:
-        errors["repeat_count"] = ["Repeat between 0 and 5 times."]
-    if not steps:
-        errors["steps"] = ["A policy needs at least one step."]
-    if len(steps) > MAX_STEPS:
-        errors["steps"] = [f"At most {MAX_STEPS} steps."]
-    for i, step in enumerate(steps, start=1):
-        problem = _check_step(step, allow_http)
-        if problem:
-            errors.setdefault("steps", []).append(f"Step {i}: {problem}")
+    errors = _policy_errors(label, repeat_count, steps, allow_http, policy_id)
     if errors:
         raise DomainError("The escalation policy could not be saved.", field_errors=errors)
     policy = db.session.get(EscalationPolicy, policy_id) if policy_id else EscalationPolicy()

@@ -8,10 +8,11 @@ from sqlalchemy import select, update
 
 from crm import clock
 from crm.auth.models import User
+from crm.database import skip_locked
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.notify import services as notify
-from crm.oncall import hours, paging
+from crm.oncall import hours, links, paging
 from crm.oncall.models import REMINDER_KINDS, Closure, OfficeHoursSpan, Reminder
 from crm.oncall.wallclock import local_to_utc
 from crm.privacy.services import Actor, record_audit_event
@@ -158,26 +159,38 @@ def fire_due_reminders(limit: int = 500) -> int:
     now = clock.now()
     fired = 0
     due = db.session.scalars(
-        select(Reminder)
-        .where(Reminder.status == "pending", Reminder.due_at <= now)
-        .order_by(Reminder.due_at)
-        .limit(limit)
+        skip_locked(
+            select(Reminder)
+            .where(Reminder.status == "pending", Reminder.due_at <= now)
+            .order_by(Reminder.due_at)
+            .limit(limit),
+            db.session(),
+        )
     ).all()
     for reminder in due:
         if not _claim(reminder, "pending", "notified"):
             continue
         owner = db.session.get(User, reminder.owner_id) if reminder.owner_id else None
         if owner is not None and owner.active and reminder.kind != "callback_due":
+            # The note may hold health details: messages carry only the reference and a link.
+            title = _summary(reminder).replace(" overdue", " due")
+            link = links.lead_url(reminder.lead_id) if reminder.lead_id else ""
             notify.notify_person(
                 owner,
                 f"reminder:{reminder.id}",
-                _summary(reminder).replace(" overdue", " due"),
-                reminder.note or _summary(reminder),
+                title,
+                f"{title}.\n{link}".strip(),
                 reminder_id=reminder.id,
             )
         fired += 1
     overdue = db.session.scalars(
-        select(Reminder).where(Reminder.status == "notified").order_by(Reminder.due_at).limit(limit)
+        skip_locked(
+            select(Reminder)
+            .where(Reminder.status == "notified", Reminder.due_at <= now)
+            .order_by(Reminder.due_at)
+            .limit(limit),
+            db.session(),
+        )
     ).all()
     for reminder in overdue:
         if reminder.due_at + timedelta(minutes=reminder.grace_minutes) > now:
