@@ -19,6 +19,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -217,7 +218,7 @@ def measure_page_latency(app: Any, recorder: Recorder, requests: int) -> list[fl
 def measure_reminder_lateness(
     app: Any, recorder: Recorder, owners: list[int], count: int
 ) -> list[float]:
-    """Insert ``count`` follow-ups due in one minute; lateness = SMS arrival − due time."""
+    """Insert ``count`` follow-ups due in one minute; lateness = SMS arrival minus due time."""
     import sqlalchemy as sa
 
     from crm import clock
@@ -298,7 +299,7 @@ def main() -> int:
                 "--loglevel",
                 "WARNING",
                 "-s",
-                "/tmp/bench-oncall-beat",
+                str(Path(tempfile.gettempdir()) / "bench-oncall-beat"),
             ],
             env,
         ),
