@@ -15,7 +15,7 @@ from crm.admin import init_admin
 from crm.auth.access import public
 from crm.auth.views import init_auth, rate_limited_login
 from crm.cli import init_cli
-from crm.database import include_in_migrations, render_migration_item
+from crm.database import configure_sqlite, include_in_migrations, render_migration_item
 from crm.extensions import csrf, db, limiter, migrate
 from crm.health.views import bp as health_bp
 from crm.intake import api as intake_api
@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         )
 
     db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
     migrate.init_app(
         app,
         db,

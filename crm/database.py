@@ -92,3 +92,20 @@ def skip_locked(query: Any, session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
+
+
+def configure_sqlite(engine: Any) -> None:
+    """SQLite, the embedded default, serves web, worker and beat at once: WAL lets readers
+    and one writer overlap, and a busy timeout makes writers wait their turn, not fail."""
+    from sqlalchemy import event
+
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -84,8 +85,9 @@ def log_in(email: str, password: str, actor: Actor, user_agent: str | None) -> L
         return LoginOutcome(None, None)
     if not passwords.verify_password(user.password_hash, password) or not user.active:
         reason = "wrong password" if user.active else "account deactivated"
+        # Whoever typed the password is unknown: the account is the object, not the actor.
         record_audit_event(
-            _actor_for(user, actor),
+            actor,
             "login",
             outcome="failure",
             object_type="users",
@@ -200,7 +202,13 @@ def validate_staff_details(details: StaffDetails, user_id: int | None = None) ->
 
 
 def _check_password(password: str | None, details: StaffDetails) -> str:
-    personal = (details.name or "", (details.email or "").split("@")[0])
+    local_part = (details.email or "").split("@")[0]
+    # The whole name and address, and each word of them ("Marigold", "featherstone").
+    personal = (
+        details.name or "",
+        local_part,
+        *re.split(r"[\s._+-]+", f"{details.name or ''} {local_part}"),
+    )
     problems = passwords.password_problems(password or "", personal=personal)
     if problems:
         raise DomainError("Choose a different password.", field_errors={"password": problems})
