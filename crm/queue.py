@@ -37,7 +37,18 @@ def init_queue(app: Flask) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 300, "socket_connect_timeout": 2},
+        broker_transport_options={
+            "visibility_timeout": 300,
+            "socket_connect_timeout": 2,
+            # Sending a task with Redis down must fail fast, not retry for ~6 s inside a web
+            # request (kombu's default while opening the producer's channel): the wake-up is
+            # optional, the due rows are in the database. Workers and beat reconnect by their
+            # own retry settings (broker_connection_retry*), which these do not change.
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
+        },
         timezone="UTC",
         enable_utc=True,
     )

@@ -248,8 +248,8 @@ def _minutes_to_seconds(raw: str | None) -> int | str:
         return 0
     try:
         return round(float(raw) * 60)
-    except ValueError:
-        return raw  # the service reports it as a bad duration
+    except (ValueError, OverflowError):
+        return raw  # the service reports it as a bad duration ("inf", "nan", words)
 
 
 def _form_answers() -> dict[str, Any]:

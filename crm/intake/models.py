@@ -89,7 +89,8 @@ class Lead(CreatedAtMixin, Base):
     def speed_to_lead_seconds(self) -> float | None:
         if self.first_contact_at is None:
             return None
-        return (self.first_contact_at - self.created_at).total_seconds()
+        # An inbound call logged after it started begins before the lead does: that is 0.
+        return max(0.0, (self.first_contact_at - self.created_at).total_seconds())
 
 
 class CallbackRequest(Base):

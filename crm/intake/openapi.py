@@ -103,6 +103,7 @@ def openapi_document() -> dict[str, Any]:
                         "400": _problem("Malformed JSON or not an object."),
                         "401": _problem("Missing, unknown or revoked API key."),
                         "409": _problem("Idempotency-Key reused with a different body."),
+                        "411": _problem("No Content-Length (a chunked body) was sent."),
                         "413": _problem("Body larger than the limit."),
                         "415": _problem("Content-Type is not application/json."),
                         "422": _problem("Field errors; see errors[]."),

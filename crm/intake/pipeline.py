@@ -120,7 +120,9 @@ def _check_call(
             raise ValueError
     except (TypeError, ValueError):
         errors["duration_seconds"] = ["Duration must be between 0 and 21600 seconds."]
-    if started > clock.now():
+    if started.tzinfo is None:
+        errors["started_at"] = ["The start time needs a time zone."]
+    elif started > clock.now():
         errors["started_at"] = ["A call cannot start in the future."]
     text = None
     try:
@@ -264,6 +266,9 @@ def merge_leads(duplicate_id: int, keep_id: int, actor: Actor) -> Lead:
     duplicate, keep = get_lead(duplicate_id), get_lead(keep_id)
     if duplicate.merged_into_id is not None:
         raise DomainError(f"{duplicate.reference} was already merged.")
+    if keep.merged_into_id is not None:
+        # Else history would move onto a closed lead (and A→B then B→A makes a cycle).
+        raise DomainError(f"{keep.reference} was merged into another lead; merge into that one.")
     if db.session.scalar(select(Assessment.id).where(Assessment.lead_id == duplicate.id)):
         if db.session.scalar(select(Assessment.id).where(Assessment.lead_id == keep.id)):
             raise DomainError(

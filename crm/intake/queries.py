@@ -170,13 +170,13 @@ def _phone_prefix(term: str) -> str | None:
 def _contacts_by_name(term: str) -> Select[Any]:
     """Contact ids whose name contains ``term``: pg_trgm on PostgreSQL, FTS5 trigram on SQLite."""
     pattern = "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    if db.engine.dialect.name == "sqlite" and len(term) >= 3:
+    if db.engine.dialect.name == "sqlite" and len(term) >= 3 and not {"%", "_"} & set(term):
+        # No ESCAPE clause (so no wildcards in the term): with one, FTS5 does not use the
+        # trigram index and scans every name.
         return (
             select(text("rowid"))
             .select_from(text("contacts_name_fts"))
-            .where(
-                text("contacts_name_fts.name LIKE :pattern ESCAPE '\\'").bindparams(pattern=pattern)
-            )
+            .where(text("contacts_name_fts.name LIKE :pattern").bindparams(pattern=f"%{term}%"))
         )
     return select(Contact.id).where(func.lower(Contact.name).like(pattern, escape="\\"))
 
@@ -188,7 +188,10 @@ def search(term: str, limit: int = 50) -> list[Lead]:
         return []
     reference = parse_reference(term)
     if reference:
-        return list(db.session.scalars(select(Lead).where(Lead.reference == reference)))
+        found = list(db.session.scalars(select(Lead).where(Lead.reference == reference)))
+        if found:
+            return found
+        # Not a lead's reference: a name like "Lambert" reads as L-AMBERT, so search on.
     contact_ids: Any
     if "@" in term:
         contact_ids = select(Contact.id).where(Contact.email == term.lower())

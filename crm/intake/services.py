@@ -137,6 +137,7 @@ def _new_lead(
     target_minutes: int,
     utm: dict[str, str] | None,
     actor: Actor,
+    taken_by: User | None = None,
 ) -> Lead:
     now = clock.now()
     previous = _latest_lead_for(caller)
@@ -168,9 +169,10 @@ def _new_lead(
             changed_at=now,
         )
     )
-    owner = next_owner_round_robin()
+    # Staff logging a call keep the lead they are on; otherwise the next person in turn.
+    owner = taken_by or next_owner_round_robin()
     if owner is not None:
-        assign(lead, owner, actor, "round-robin")
+        assign(lead, owner, actor, "logged the enquiry" if taken_by else "round-robin")
     # Same transaction: the reminder (and out of hours, the page) exists iff the lead does.
     reminders.route_new_callback(lead.id, lead.reference, lead.owner_id, lead.callback_due_at)
     return lead
@@ -205,6 +207,7 @@ def capture_callback_request(
     target_minutes: int,
     actor: Actor,
     api_key_id: int | None = None,
+    taken_by: User | None = None,
 ) -> CaptureResult:
     """Record a callback request: attach to the person's open lead or start a new one."""
     caller = _caller_contact(data)
@@ -218,7 +221,9 @@ def capture_callback_request(
             )
             db.session.add(client)
             db.session.flush()
-        lead = _new_lead(client, caller, data.relationship, source, target_minutes, data.utm, actor)
+        lead = _new_lead(
+            client, caller, data.relationship, source, target_minutes, data.utm, actor, taken_by
+        )
     else:
         lead.request_count += 1
         lead.last_request_at = clock.now()
@@ -257,14 +262,16 @@ def log_enquiry(
 ) -> CaptureResult:
     """Staff record an enquiry that came by phone, email or a partner (same rules as the web)."""
     channel = {"phone": "phone", "email": "email"}.get(source, "other")
-    result = capture_callback_request(
-        data, source=source, channel=channel, target_minutes=target_minutes, actor=actor
+    user = db.session.get(User, actor.user_id) if actor.user_id is not None else None
+    taken_by = user if user is not None and user.active and user.role != "admin" else None
+    return capture_callback_request(
+        data,
+        source=source,
+        channel=channel,
+        target_minutes=target_minutes,
+        actor=actor,
+        taken_by=taken_by,
     )
-    if result.created and actor.user_id is not None and result.lead.owner_id is None:
-        user = db.session.get(User, actor.user_id)
-        if user is not None and user.role != "admin":
-            assign(result.lead, user, actor, "logged the enquiry")
-    return result
 
 
 # --- API keys and idempotency ----------------------------------------------------------------
