@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from config import Settings, load_settings
@@ -84,7 +84,46 @@ def migrate_fresh(app: Flask) -> None:
 def app(database_url: str, redis_url: str) -> Iterator[Flask]:
     application = create_app(make_settings(database_url, redis_url))
     migrate_fresh(application)
+    _sqlite_transactions_that_hold(application)
+    application.test_client_class = RequestScopedClient
     yield application
+    with application.app_context():
+        # Close pooled connections now: left to the garbage collector (once a second
+        # create_app() rebinds the extensions), they surface as ResourceWarnings = errors.
+        db.engine.dispose()
+
+
+class RequestScopedClient(FlaskClient):
+    """A test client whose every request starts with an empty ``g``, as in production.
+
+    A request reuses the app context the test already pushed (db_session), so without this
+    ``g`` (Flask-Login's user, Flask-WTF's CSRF token, the CSP nonce) leaked between requests.
+    """
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if has_app_context():
+            g.__dict__.clear()
+        return super().open(*args, **kwargs)
+
+
+def _sqlite_transactions_that_hold(app: Flask) -> None:
+    """pysqlite's legacy mode sends no BEGIN for the outer transaction, so the session's
+    SAVEPOINT started the real transaction and its RELEASE (every commit) was a COMMIT that
+    the per-test rollback could not undo. SQLAlchemy's documented recipe: we send BEGIN."""
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name != "sqlite":
+            return
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection):  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN")
+
+        engine.dispose()  # connections made before the listeners were added
 
 
 @pytest.fixture
