@@ -97,6 +97,8 @@ def main() -> int:
         subprocess.run([*flask, "demo-data"], cwd=ROOT, env=env, check=True)
 
         web_port = int(env.get("PORT") or _free_port(5000))
+        # Links in messages (acknowledge a page) must point at the port actually served.
+        env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{web_port}")
         children.append(
             (
                 "web",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import abort, flash
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.model import typefmt
 from flask_login import current_user
 
 from crm.auth.access import deny_access, login_redirect
 from crm.auth.permissions import Permission, has_permission
+from crm.clock import LONDON
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.privacy.services import record_audit_event
@@ -73,6 +76,11 @@ class SecureBaseView(_Guarded, BaseView):  # type: ignore[misc]
     show_page_title = False
 
 
+def _uk_time(view: Any, value: datetime, name: str | None = None) -> str:
+    """Instants in lists show as UK wall-clock time, as staff read them."""
+    return value.astimezone(LONDON).strftime("%d %b %Y %H:%M")
+
+
 class SecureModelView(_Guarded, ModelView):  # type: ignore[misc]
     """A model list/form behind a permission, with every change audited.
 
@@ -81,6 +89,8 @@ class SecureModelView(_Guarded, ModelView):  # type: ignore[misc]
     the list query would hide.
     """
 
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: _uk_time}
+    column_type_formatters_detail = column_type_formatters
     can_export = False
     can_set_page_size = False
     page_size = 50

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import flash
 from flask_admin.form import BaseForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -52,6 +53,12 @@ class StaffView(SecureModelView):
         "created_at",
     )
     column_details_list = (*column_list, "password_changed_at")
+    column_labels = {
+        "last_login_at": "Last login",
+        "created_at": "Created",
+        "password_changed_at": "Password changed",
+        "available": "Takes new leads",
+    }
     column_searchable_list = ("name", "email")
     column_filters = ("role", "active")
     column_default_sort = "name"
@@ -72,12 +79,12 @@ class StaffView(SecureModelView):
 
     @staticmethod
     def _show_errors(form: Any, error: DomainError) -> None:
+        # Flask-Admin's templates show field errors but never form.form_errors: flash the message.
+        flash(error.message, "error")
         for name, problems in error.field_errors.items():
             field = getattr(form, name, None)
             if field is not None:
                 field.errors = [*field.errors, *problems]
-        if not error.field_errors:
-            form.form_errors.append(error.message)
 
     def create_model(self, form: Any) -> Any:
         try:

@@ -145,9 +145,10 @@ def rate_limited_login(error: Any) -> Any:
             current_actor(), "login", outcome="rate_limited", detail=request.path[:200]
         )
     form = LoginForm()
-    form.password.errors.append(
+    # An unvalidated field's errors is an empty tuple: assign a list, do not append.
+    form.password.errors = [
         "Too many failed attempts. Wait a few minutes, or ask an administrator to help."
-    )
+    ]
     return render_template("auth/login.html", form=form, next_url=None), 429
 
 

@@ -125,6 +125,15 @@ def save_contact_method(
         )
     if db.session.get(User, user_id) is None:
         raise DomainError("No such staff member.")
+    if db.session.scalar(
+        select(ContactMethod.id).where(
+            ContactMethod.user_id == user_id,
+            ContactMethod.channel == channel,
+            ContactMethod.address == clean,
+        )
+    ):
+        message = "This person already has that contact method."
+        raise DomainError(message, field_errors={"address": [message]})
     method = ContactMethod(
         user_id=user_id,
         channel=channel,

@@ -151,6 +151,8 @@ def _claim_step(page: Page) -> bool:
             Page.next_step_at <= clock.now(),
         )
         .values(next_step_at=None)
+        # The caller refreshes the page; "evaluate" would scan every loaded Page per claim.
+        .execution_options(synchronize_session=False)
     )
     return getattr(result, "rowcount", 0) == 1
 
@@ -224,6 +226,9 @@ def acknowledge(page_id: int, user_id: int, actor: Actor, via: str = "back offic
     db.session.refresh(page)
     if getattr(result, "rowcount", 0) != 1:
         raise DomainError(f"This page is already {page.status}.", ErrorKind.CONFLICT)
+    # Stamped again now the UPDATE has waited for any send in progress, so no message shows
+    # as sent after the acknowledgement.
+    page.acknowledged_at = clock.now()
     user = db.session.get(User, user_id)
     _event(page, "acknowledged", f"by {user.name if user else '?'} via {via}", user_id)
     _cancel_pending_messages(page_id, "acknowledged")

@@ -89,12 +89,21 @@ def save_rota(
             else "shift_days",
             [],
         ).append(str(exc))
+    if label and db.session.scalar(
+        select(Rota.id).where(Rota.name == label, Rota.id != (rota_id or 0))
+    ):
+        errors["name"] = ["A rota with this name already exists."]
     if errors:
         raise DomainError("The rota could not be saved.", field_errors=errors)
     _active_staff(member_ids)
     rota = get_rota(rota_id) if rota_id else Rota(ical_token=secrets.token_urlsafe(24))
     rota.name, rota.shift_days, rota.handoff_time = label, shift_days, handoff
     rota.starts_on, rota.timezone = starts_on, timezone
+    if rota.members:
+        # Delete the old order first: the flush would insert a kept member's new row before
+        # deleting the old one and break the (rota, person) unique constraint.
+        rota.members.clear()
+        db.session.flush()
     rota.members = [RotaMember(user_id=uid, position=i) for i, uid in enumerate(member_ids)]
     db.session.add(rota)
     db.session.flush()
@@ -139,7 +148,9 @@ def on_call(rota_id: int, at: datetime | None = None) -> User | None:
     """The person on call for a rota at ``at`` (default now), if any and active."""
     rota = get_rota(rota_id)
     instant = at or clock.now()
-    who = rules.on_call_at(spec_for(rota), overrides_for(rota.id, instant, instant), instant)
+    # The window [instant, instant + 1 µs): an override starting exactly at ``instant`` counts.
+    window_end = instant + timedelta(microseconds=1)
+    who = rules.on_call_at(spec_for(rota), overrides_for(rota.id, instant, window_end), instant)
     user = db.session.get(User, who) if who is not None else None
     return user if user is not None and user.active else None
 

@@ -9,6 +9,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from sqlalchemy import select
 from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
 
 from crm import clock
 from crm.admin.secure import SecureBaseView, SecureModelView
@@ -289,7 +290,13 @@ class ContactMethodView(SecureModelView):
     form_overrides = {"user_id": SelectField, "channel": SelectField}
     form_args = {
         "user_id": {"coerce": int, "label": "Staff member"},
-        "channel": {"choices": [("email", "Email"), ("sms", "SMS"), ("webhook", "Chat webhook")]},
+        "channel": {
+            "choices": [
+                SelectChoice("email", "Email"),
+                SelectChoice("sms", "SMS"),
+                SelectChoice("webhook", "Chat webhook"),
+            ]
+        },
         "delay_minutes": {"label": "Delay before this method (minutes)"},
     }
 

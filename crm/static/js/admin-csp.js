@@ -1,22 +1,26 @@
-// Flask-Admin's templates use a few inline onclick handlers, which our CSP (no inline script)
-// blocks. Re-attach the same behaviour as real listeners.
+// Our CSP allows no inline script, so the Flask-Admin templates we override carry data
+// attributes instead of inline onclick handlers; this file gives them their behaviour.
 (function () {
   "use strict";
-  document.querySelectorAll("[onclick]").forEach(function (el) {
-    var code = el.getAttribute("onclick") || "";
-    var confirmMatch = code.match(/safeConfirm\('(.*)'\)/) || code.match(/confirm\('(.*)'\)/);
-    var actionMatch = code.match(/modelActions\.execute\('([^']*)'\)/);
-    if (confirmMatch) {
-      el.addEventListener("click", function (ev) {
-        if (!window.confirm(confirmMatch[1].replace(/\\'/g, "'"))) { ev.preventDefault(); }
-      });
-    } else if (actionMatch && window.modelActions) {
-      el.addEventListener("click", function (ev) {
-        ev.preventDefault();
-        window.modelActions.execute(actionMatch[1]);
-      });
-    } else if (code.indexOf("return false") !== -1) {
-      el.addEventListener("click", function (ev) { ev.preventDefault(); });
+  document.addEventListener("click", function (ev) {
+    var target = ev.target instanceof Element ? ev.target : null;
+    if (!target) { return; }
+    var confirmer = target.closest("[data-confirm]");
+    if (confirmer && !window.confirm(confirmer.getAttribute("data-confirm"))) {
+      ev.preventDefault();
+      ev.stopPropagation();
+      return;
     }
-  });
+    var action = target.closest("[data-model-action]");
+    if (action) {
+      ev.preventDefault();
+      // Looked up at click time: Flask-Admin defines modelActions after this file runs.
+      if (window.modelActions) { window.modelActions.execute(action.getAttribute("data-model-action")); }
+      return;
+    }
+    // Dropdown toggles link to "javascript:void(0)", which the CSP blocks (and reports) unless
+    // the click's default is prevented; Flask-Admin's dropdown helper stops the click before
+    // Bootstrap can, so do it here, in the capture phase.
+    if (target.closest("a[href^='javascript:']")) { ev.preventDefault(); }
+  }, true);
 })();
