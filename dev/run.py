@@ -60,6 +60,30 @@ def _stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
             proc.wait()
 
 
+MAX_RESTARTS = 5
+
+
+def _supervise(
+    children: list[tuple[str, subprocess.Popen[bytes]]],
+    restartable: dict[str, list[str]],
+    env: dict[str, str],
+) -> int:
+    """Wait; restart a worker or beat that dies (as compose's supervisor would; Celery's
+    worker can exit when Redis drops mid-task), stop everything if web or Redis dies."""
+    restarts = 0
+    while True:
+        time.sleep(0.5)
+        for i, (name, proc) in enumerate(children):
+            if proc.poll() is None:
+                continue
+            if name not in restartable or restarts >= MAX_RESTARTS:
+                print(f"{name} stopped unexpectedly. Stopping the rest.")
+                return 1
+            restarts += 1
+            print(f"{name} stopped (exit {proc.returncode}); restarting it ({restarts}).")
+            children[i] = (name, _start(name, restartable[name], env))
+
+
 def main() -> int:
     INSTANCE.mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -120,54 +144,26 @@ def main() -> int:
                 ),
             )
         )
-        children.append(
-            (
-                "worker",
-                _start(
-                    "worker",
-                    [
-                        str(BIN / "celery"),
-                        "-A",
-                        "workers.celery_app",
-                        "worker",
-                        "--loglevel",
-                        "INFO",
-                        "--concurrency",
-                        "2",
-                    ],
-                    env,
-                ),
-            )
-        )
-        children.append(
-            (
+        celery = [str(BIN / "celery"), "-A", "workers.celery_app"]
+        restartable = {
+            "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            "beat": [
+                *celery,
                 "beat",
-                _start(
-                    "beat",
-                    [
-                        str(BIN / "celery"),
-                        "-A",
-                        "workers.celery_app",
-                        "beat",
-                        "--loglevel",
-                        "INFO",
-                        "--schedule",
-                        str(INSTANCE / "celerybeat-schedule"),
-                    ],
-                    env,
-                ),
-            )
-        )
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(INSTANCE / "celerybeat-schedule"),
+            ],
+        }
+        for name, argv in restartable.items():
+            children.append((name, _start(name, argv, env)))
         url = f"http://127.0.0.1:{web_port}/"
         if not _wait_for(url + "login", 60):
             print("The web process did not answer; see the log above.")
             return 1
         print(f"\n  Admissions CRM is running at {url}  (Ctrl-C stops everything)\n")
-        while all(proc.poll() is None for _, proc in children):
-            time.sleep(0.5)
-        dead = [name for name, proc in children if proc.poll() is not None]
-        print(f"A process stopped unexpectedly: {', '.join(dead)}. Stopping the rest.")
-        return 1
+        return _supervise(children, restartable, env)
     except KeyboardInterrupt:
         print("\nStopping...")
         return 0
