@@ -201,16 +201,19 @@ def _notification_settings(env: Mapping[str, str], app_env: str) -> dict[str, An
         "twilio_account_sid": _raw(env, "TWILIO_ACCOUNT_SID") or "",
         "twilio_auth_token": _raw(env, "TWILIO_AUTH_TOKEN") or "",
         "twilio_from": _raw(env, "TWILIO_FROM") or "",
-        "twilio_api_base": _url(env, "TWILIO_API_BASE", "https://api.twilio.com",
-                                ("https", "http")),
+        "twilio_api_base": _url(
+            env, "TWILIO_API_BASE", "https://api.twilio.com", ("https", "http")
+        ),
     }
-    if sms == "twilio" and not all(twilio[k] for k in ("twilio_account_sid",
-                                                       "twilio_auth_token", "twilio_from")):
-        raise ConfigError("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM: all required "
-                          "when SMS_PROVIDER=twilio")
+    if sms == "twilio" and not all(
+        twilio[k] for k in ("twilio_account_sid", "twilio_auth_token", "twilio_from")
+    ):
+        raise ConfigError(
+            "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM: all required "
+            "when SMS_PROVIDER=twilio"
+        )
     return {
-        "public_base_url": _url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:5000",
-                                ("https", "http")),
+        "public_base_url": _url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:5000", ("https", "http")),
         "ack_link_hours": _int(env, "ACK_LINK_HOURS", 24, minimum=1),
         "notify_delivery": delivery,
         "smtp_host": _raw(env, "SMTP_HOST") or "127.0.0.1",

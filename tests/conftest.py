@@ -164,12 +164,12 @@ def client(app: Flask, db_session: scoped_session, fresh_limits: None) -> FlaskC
     return app.test_client()
 
 
-def create_staff(role: str, email: str | None = None, *, active: bool = True,
-                 name: str | None = None) -> User:
+def create_staff(
+    role: str, email: str | None = None, *, active: bool = True, name: str | None = None
+) -> User:
     """A committed (to the test transaction) staff member with PASSWORD."""
     email = email or f"{role}.{uuid.uuid4().hex[:8]}@staff.example"
-    details = auth_services.StaffDetails(name or f"Test {role.title()}", email, role,
-                                         active=active)
+    details = auth_services.StaffDetails(name or f"Test {role.title()}", email, role, active=active)
     user = auth_services.create_user(details, PASSWORD, Actor.system("tests"))
     db.session.commit()
     return user
@@ -187,5 +187,4 @@ def login(client: FlaskClient, user: User, password: str = PASSWORD, next_url: s
     page = client.get("/login")
     token = csrf_token(page.get_data(as_text=True))
     url = "/login" + (f"?next={next_url}" if next_url else "")
-    return client.post(url, data={"email": user.email, "password": password,
-                                  "csrf_token": token})
+    return client.post(url, data={"email": user.email, "password": password, "csrf_token": token})
