@@ -234,6 +234,7 @@ def measure_reminder_lateness(
                 "owner_id": owners[i % len(owners)],
                 "lead_id": None,
                 "due_at": due + timedelta(seconds=i % 60 / 60),
+                "escalate_at": due + timedelta(minutes=60),
                 "grace_minutes": 60,
                 "status": "pending",
                 "created_at": clock.now(),

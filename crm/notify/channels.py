@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import Protocol
 
 TIMEOUT_SECONDS = 10
@@ -55,6 +56,7 @@ class SmtpEmail:
     def send(self, message: Message) -> str:
         email = EmailMessage()
         email["From"], email["To"], email["Subject"] = self.sender, message.address, message.subject
+        email["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
         email.set_content(message.body)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=TIMEOUT_SECONDS) as smtp:

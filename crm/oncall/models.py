@@ -186,6 +186,7 @@ class Reminder(Base):
         CheckConstraint(f"kind IN {REMINDER_KINDS!r}", name="kind_known"),
         CheckConstraint(f"status IN {REMINDER_STATUSES!r}", name="status_known"),
         Index("ix_reminders_due", "status", "due_at"),
+        Index("ix_reminders_escalation", "status", "escalate_at"),
         Index("ix_reminders_lead_kind", "lead_id", "kind", "status"),
     )
 
@@ -195,6 +196,7 @@ class Reminder(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     grace_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    escalate_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), default="pending")
     note: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

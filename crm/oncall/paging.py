@@ -242,10 +242,20 @@ def resolve(page_id: int, actor: Actor, why: str) -> Page:
     page = db.session.get(Page, page_id)
     if page is None:
         raise DomainError("No such page.", ErrorKind.NOT_FOUND)
-    if page.status == "resolved":
+    result = db.session.execute(
+        update(Page)
+        .where(Page.id == page_id, Page.status != "resolved")
+        .values(
+            status="resolved",
+            resolved_at=clock.now(),
+            resolved_by_id=actor.user_id,
+            next_step_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(page)
+    if getattr(result, "rowcount", 0) != 1:
         raise DomainError("This page is already resolved.", ErrorKind.CONFLICT)
-    page.status, page.resolved_at, page.resolved_by_id = "resolved", clock.now(), actor.user_id
-    page.next_step_at = None
     _event(page, "resolved", why, actor.user_id)
     _cancel_pending_messages(page_id, "resolved")
     return page

@@ -70,6 +70,7 @@ def create_reminder(
         lead_id=lead_id,
         note=note,
         grace_minutes=grace_minutes,
+        escalate_at=due_at + timedelta(minutes=grace_minutes),
         status="pending",
         created_at=clock.now(),
         created_by_id=actor.user_id if actor else None,
@@ -139,7 +140,9 @@ def _claim(reminder: Reminder, from_status: str, to_status: str) -> bool:
     result = db.session.execute(
         update(Reminder)
         .where(Reminder.id == reminder.id, Reminder.status == from_status)
-        .values(status=to_status, notified_at=clock.now())
+        .values(
+            status=to_status, **({"notified_at": clock.now()} if to_status == "notified" else {})
+        )
         # No in-session sync: "evaluate" scans every loaded Reminder per claim (O(n²) a batch).
         .execution_options(synchronize_session=False)
     )
@@ -188,15 +191,14 @@ def fire_due_reminders(limit: int = 500) -> int:
     overdue = db.session.scalars(
         skip_locked(
             select(Reminder)
-            .where(Reminder.status == "notified", Reminder.due_at <= now)
-            .order_by(Reminder.due_at)
+            # Ordered by when each one escalates, so a short grace never waits behind long ones.
+            .where(Reminder.status == "notified", Reminder.escalate_at <= now)
+            .order_by(Reminder.escalate_at)
             .limit(limit),
             db.session(),
         )
     ).all()
     for reminder in overdue:
-        if reminder.due_at + timedelta(minutes=reminder.grace_minutes) > now:
-            continue
         if not _claim(reminder, "notified", "escalated"):
             continue
         subject = f"lead:{reminder.lead_id}" if reminder.lead_id else f"reminder:{reminder.id}"
