@@ -7,15 +7,24 @@ an operator runs. Chromium is /usr/bin/chromium (never a downloaded browser).
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import PASSWORD
 from tests.support.servers import free_port
@@ -43,6 +52,7 @@ STAFF = {
 class LiveServer:
     url: str
     accounts: dict[str, tuple[str, str]]  # role -> (name, email); every password is PASSWORD
+    env: dict[str, str] = field(default_factory=dict)  # what gunicorn was started with
 
 
 def _wait_until_serving(url: str, processes: Processes, seconds: float) -> None:
@@ -58,11 +68,23 @@ def _wait_until_serving(url: str, processes: Processes, seconds: float) -> None:
     raise AssertionError(f"gunicorn did not answer {url} in {seconds}s:\n{processes.log('web')}")
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp("browser")
-    with scratch_database(workdir, "browser") as database_url:
-        env = process_env(database_url, redis_url, SESSION_COOKIE_SECURE="false")
+@contextmanager
+def serve(
+    workdir: Path, redis_url: str, label: str, **settings: str
+) -> Iterator[tuple[LiveServer, Processes]]:
+    """gunicorn on a scratch database with one account per role; stopped (and the database
+    dropped) at the end. More processes (a worker, beat) may join ``Processes``; they are
+    stopped with it. PUBLIC_BASE_URL is this server's URL, so links in messages reach it."""
+    with scratch_database(workdir, label) as database_url:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = process_env(
+            database_url,
+            redis_url,
+            SESSION_COOKIE_SECURE="false",
+            PUBLIC_BASE_URL=url,
+            **settings,
+        )
         run_flask(env, "db", "upgrade")
         for role, (name, email) in STAFF.items():
             out = run_flask(
@@ -78,7 +100,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
                 PASSWORD,
             )
             assert f"Created {role} account for {email}." in out
-        port = free_port()
         processes = Processes(workdir)
         try:
             processes.start(
@@ -97,11 +118,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Ite
                 ],
                 env,
             )
-            url = f"http://127.0.0.1:{port}"
             _wait_until_serving(f"{url}/login", processes, seconds=60)
-            yield LiveServer(url, dict(STAFF))
+            yield LiveServer(url, dict(STAFF), env), processes
         finally:
             processes.stop_all()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveServer]:
+    with serve(tmp_path_factory.mktemp("browser"), redis_url, "browser") as (server, _):
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -146,6 +172,86 @@ def page(browser: Browser, live_server: LiveServer, console: Console) -> Iterato
         yield tab
     finally:
         context.close()
+
+
+class Tabs:
+    """More browser contexts in one test (one person each: separate cookies), all recording
+    into the test's console and all closed at the end."""
+
+    def __init__(self, browser: Browser, base_url: str, console: Console) -> None:
+        self.browser, self.base_url, self.console = browser, base_url, console
+        self.contexts: list[BrowserContext] = []
+
+    def open(self, width: int = 1280, height: int = 800) -> Page:
+        context = self.browser.new_context(
+            base_url=self.base_url,
+            viewport={"width": width, "height": height},
+            locale="en-GB",
+            timezone_id="Europe/London",
+        )
+        self.contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(15_000)
+        tab.on("console", lambda m: self.console.messages.append(f"{m.type}: {m.text}"))
+        tab.on("pageerror", lambda error: self.console.errors.append(str(error)))
+        return tab
+
+    def close(self) -> None:
+        for context in reversed(self.contexts):
+            context.close()
+        self.contexts.clear()
+
+
+@pytest.fixture
+def tabs(browser: Browser, live_server: LiveServer, console: Console) -> Iterator[Tabs]:
+    opened = Tabs(browser, live_server.url, console)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def log_in(page: Page, email: str) -> None:
+    """Log in from the login page and wait for the dashboard (and its scripts)."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/admin/$"))
+    page.wait_for_load_state("load")
+
+
+REFERENCE = re.compile(r"L-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{6}")
+
+
+def request_callback(
+    page: Page,
+    *,
+    name: str,
+    phone: str,
+    substances: tuple[str, ...] = (),
+    message: str = "",
+    best_time: str = "",
+) -> str:
+    """Fill in the hosted form as a person does; returns the reference the thanks page shows."""
+    page.goto("/callback")
+    expect(page.get_by_role("heading", name="Receive a callback")).to_be_visible()
+    expect(page.get_by_test_id("disclosure")).to_contain_text("The clinics we refer people to pay")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Phone number").fill(phone)
+    if best_time:
+        page.get_by_label("Best time to call").fill(best_time)
+    for substance in substances:
+        page.get_by_label(substance, exact=True).check()
+    if message:
+        page.get_by_label("Anything you want us to know").fill(message)
+    page.get_by_label("I agree to be contacted").check()
+    page.get_by_label("I agree to you using the health details").check()
+    page.get_by_role("button", name="Request a callback").click()
+    expect(page.get_by_role("heading", name="Thank you. We will call you soon.")).to_be_visible()
+    reference = page.get_by_test_id("reference").inner_text()
+    assert REFERENCE.fullmatch(reference), reference
+    return reference
 
 
 def screenshot(page: Page, name: str) -> Path:
