@@ -19,7 +19,7 @@ from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
 from crm.intake import pipeline, queries, vocabulary
 from crm.intake.assessment import CHOICES, FLAGS, MULTI, TEXTS
-from crm.intake.models import Assessment, Lead
+from crm.intake.models import Assessment, CallbackRequest, Lead
 from crm.intake.stages import CLOSE_REASON_LABELS, PIPELINE, Stage
 from crm.oncall import reminders
 from crm.oncall.models import Reminder
@@ -198,7 +198,7 @@ class LeadView(SecureBaseView):
     def assessment(self, lead_id: int) -> Any:
         lead = self._lead(lead_id)
         row = db.session.scalar(select(Assessment).where(Assessment.lead_id == lead_id))
-        answers: dict[str, Any] = dict(row.answers) if row else {}
+        answers: dict[str, Any] = dict(row.answers) if row else _from_requests(lead_id)
         errors: dict[str, list[str]] = {}
         if request.method == "POST":
             answers = _form_answers()
@@ -241,6 +241,16 @@ class LeadView(SecureBaseView):
             row=row,
             stage_new=Stage.NEW.value,
         )
+
+
+def _from_requests(lead_id: int) -> dict[str, Any]:
+    """A new assessment starts from the substances the person already told us about."""
+    given: list[str] = []
+    for substances in db.session.scalars(
+        select(CallbackRequest.substances).where(CallbackRequest.lead_id == lead_id)
+    ):
+        given.extend(s for s in substances or [] if s not in given)
+    return {"substances": given, "primary_substance": given[0] if len(given) == 1 else None}
 
 
 def _minutes_to_seconds(raw: str | None) -> int | str:

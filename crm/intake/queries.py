@@ -23,6 +23,7 @@ from crm.intake.models import (
 )
 from crm.intake.references import parse_reference
 from crm.intake.services import OPEN_STAGE_VALUES
+from crm.intake.vocabulary import SOURCES
 from crm.privacy.models import ConsentRecord, DisclosureRecord
 from crm.validation import normalise_phone
 
@@ -258,7 +259,7 @@ def timeline(lead_id: int) -> list[TimelineEntry]:
     names = _names(actor_ids)
     entries: list[TimelineEntry] = []
     for r in requests:
-        parts = [f"via {r.source}"]
+        parts = [f"via {SOURCES.get(r.source, r.source).lower()}"]
         if r.best_time_to_call:
             parts.append(f"best time: {r.best_time_to_call}")
         if r.substances:

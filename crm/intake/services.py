@@ -28,6 +28,7 @@ from crm.intake.models import (
 )
 from crm.intake.references import new_reference
 from crm.intake.stages import OPEN_STAGES, Stage
+from crm.intake.vocabulary import SOURCES
 from crm.oncall import reminders
 from crm.privacy.services import Actor, record_audit_event, record_consent, record_disclosure
 
@@ -164,7 +165,7 @@ def _new_lead(
             lead_id=lead.id,
             from_stage=None,
             to_stage=Stage.NEW.value,
-            reason=f"Recorded from {source}",
+            reason=f"Recorded from {SOURCES.get(source, source).lower()}",
             actor_id=actor.user_id,
             changed_at=now,
         )

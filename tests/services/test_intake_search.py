@@ -346,7 +346,7 @@ def test_timeline_shows_every_kind_of_entry_newest_first(staff: dict[str, User])
     assert bodies["Note"] == "Wants a female-only unit"
     assert bodies["Outbound call: connected (5 min)"] == "Talked it through"
     assert (
-        bodies["Requested again"] == "via web_form, best time: now please, substances: ketamine"
+        bodies["Requested again"] == "via website form, best time: now please, substances: ketamine"
         "\nStruggling since the summer."
     )
     assert bodies["Assigned to Test Admissions"] == "on shift"
