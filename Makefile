@@ -48,6 +48,7 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.oncall
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
