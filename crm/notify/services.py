@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crm import clock
 from crm.auth.models import User
@@ -33,28 +34,33 @@ def queue_message(
     reminder_id: int | None = None,
     due_at: datetime | None = None,
 ) -> bool:
-    """Add a message unless one with ``key`` exists; True when it was added."""
-    if db.session.scalar(select(OutboundMessage.id).where(OutboundMessage.idempotency_key == key)):
-        return False
-    row = OutboundMessage(
-        idempotency_key=key,
-        channel=channel,
-        address=address,
-        subject=subject[:200],
-        body=body,
-        user_id=user_id,
-        page_id=page_id,
-        reminder_id=reminder_id,
-        due_at=due_at or clock.now(),
-        created_at=clock.now(),
-        status="pending",
+    """Add a message unless one with ``key`` exists; True when it was added.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` (both databases): a concurrent tick that wrote
+    the same key first simply wins, with no savepoint and no look-up first.
+    """
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = clock.now()
+    statement = (
+        insert(OutboundMessage)
+        .values(
+            idempotency_key=key,
+            channel=channel,
+            address=address,
+            subject=subject[:200],
+            body=body,
+            user_id=user_id,
+            page_id=page_id,
+            reminder_id=reminder_id,
+            due_at=due_at or now,
+            created_at=now,
+            status="pending",
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboundMessage.__table__.c.id)
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        return False  # a concurrent tick wrote the same message first
-    return True
+    return db.session.execute(statement).scalar() is not None
 
 
 def contact_methods(user: User) -> list[tuple[str, str, int]]:
@@ -76,11 +82,13 @@ def notify_person(
     *,
     page_id: int | None = None,
     reminder_id: int | None = None,
+    methods: list[tuple[str, str, int]] | None = None,
 ) -> int:
-    """Queue one message per contact method of ``user``; returns how many were new."""
+    """Queue one message per contact method of ``user`` (``methods`` if the caller already
+    looked them up); returns how many were new."""
     now = clock.now()
     added = 0
-    for channel, address, delay in contact_methods(user):
+    for channel, address, delay in contact_methods(user) if methods is None else methods:
         added += queue_message(
             f"{key}:{user.id}:{channel}:{address}",
             channel,

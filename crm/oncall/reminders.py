@@ -163,6 +163,7 @@ def fire_due_reminders(limit: int = 500) -> int:
     """Notify owners of due reminders; page on-call for those still open past their grace."""
     now = clock.now()
     fired = 0
+    methods: dict[int, list[tuple[str, str, int]]] = {}  # contact methods per owner
     due = db.session.scalars(
         skip_locked(
             select(Reminder)
@@ -180,12 +181,15 @@ def fire_due_reminders(limit: int = 500) -> int:
             # The note may hold health details: messages carry only the reference and a link.
             title = _summary(reminder).replace(" overdue", " due")
             link = links.lead_url(reminder.lead_id) if reminder.lead_id else ""
+            if owner.id not in methods:
+                methods[owner.id] = notify.contact_methods(owner)
             notify.notify_person(
                 owner,
                 f"reminder:{reminder.id}",
                 title,
                 f"{title}.\n{link}".strip(),
                 reminder_id=reminder.id,
+                methods=methods[owner.id],
             )
         fired += 1
     overdue = db.session.scalars(
