@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,6 +23,8 @@ from crm import clock
 from crm.database import Base, CreatedAtMixin, UTCDateTime
 from crm.intake.stages import CloseReason, Stage
 from crm.intake.vocabulary import CALL_DIRECTIONS, CALL_OUTCOMES, RELATIONSHIPS, SOURCES
+
+_LATER_OPEN = "stage IN ('contacted', 'assessed', 'matched', 'referred')"
 
 
 def _in(column: str, values: Any) -> str:
@@ -60,6 +63,13 @@ class Lead(CreatedAtMixin, Base):
         # The queue: open leads by urgency. One index serves "new by due time" and the rest.
         Index("ix_leads_queue", "stage", "callback_due_at"),
         Index("ix_leads_owner_stage", "owner_id", "stage"),
+        # The queue's second part: open leads past "new", longest untouched first.
+        Index(
+            "ix_leads_open_untouched",
+            "updated_at",
+            postgresql_where=text(_LATER_OPEN),
+            sqlite_where=text(_LATER_OPEN),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select, text
-from sqlalchemy.orm import aliased
+from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy.orm import aliased, joinedload
 
 from crm.auth.models import User
 from crm.extensions import db
@@ -28,6 +28,7 @@ from crm.privacy.models import ConsentRecord, DisclosureRecord
 from crm.validation import normalise_phone
 
 QUEUE_FILTERS = ("mine", "unassigned", "all")
+LATER_OPEN_STAGES = tuple(s for s in OPEN_STAGE_VALUES if s != "new")
 PAGE_SIZE = 50
 
 
@@ -75,10 +76,31 @@ def queue(viewer_id: int, which: str = "all", page: int = 1) -> list[QueueRow]:
         query = query.where(Lead.owner_id == viewer_id)
     elif which == "unassigned":
         query = query.where(Lead.owner_id.is_(None))
-    waiting = case((Lead.stage == "new", 0), else_=1)
-    urgency = case((Lead.stage == "new", Lead.callback_due_at), else_=Lead.updated_at)
-    query = query.order_by(waiting, urgency, Lead.id)
-    query = query.limit(PAGE_SIZE).offset((max(page, 1) - 1) * PAGE_SIZE)
+    # Two index-ordered reads instead of one sort of every open lead: the leads waiting for a
+    # first call by deadline (ix_leads_queue), then the others, longest untouched first
+    # (ix_leads_open_untouched, a partial index on the open stages after "new").
+    offset = (max(page, 1) - 1) * PAGE_SIZE
+    waiting = query.where(Lead.stage == "new")
+    rows = list(
+        db.session.execute(
+            waiting.order_by(Lead.callback_due_at, Lead.id).offset(offset).limit(PAGE_SIZE)
+        )
+    )
+    if len(rows) < PAGE_SIZE:
+        waiting_count = (
+            db.session.scalar(
+                select(func.count()).select_from(waiting.with_only_columns(Lead.id).subquery())
+            )
+            or 0
+        )
+        rest = query.where(Lead.stage.in_(LATER_OPEN_STAGES))
+        rows += list(
+            db.session.execute(
+                rest.order_by(Lead.updated_at, Lead.id)
+                .offset(max(0, offset - waiting_count))
+                .limit(PAGE_SIZE - len(rows))
+            )
+        )
     return [
         QueueRow(
             r[0],
@@ -93,7 +115,7 @@ def queue(viewer_id: int, which: str = "all", page: int = 1) -> list[QueueRow]:
             r[9],
             r[10] is not None,
         )
-        for r in db.session.execute(query)
+        for r in rows
     ]
 
 
@@ -215,6 +237,7 @@ def search(term: str, limit: int = 50) -> list[Lead]:
     return list(
         db.session.scalars(
             select(Lead)
+            .options(joinedload(Lead.caller), joinedload(Lead.client))
             .where(or_(Lead.caller_id.in_(ids), Lead.client_id.in_(ids)))
             .order_by(Lead.created_at.desc())
             .limit(limit)
