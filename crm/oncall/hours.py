@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 
 import holidays
 
@@ -40,8 +41,14 @@ DEFAULT_HOURS: tuple[OpeningSpan, ...] = tuple(
 
 def bank_holidays(years: Iterable[int]) -> dict[date, str]:
     """England and Wales bank holidays, from the ``holidays`` package."""
+    return dict(_bank_holidays(tuple(sorted(set(years)))))
+
+
+@lru_cache(maxsize=32)
+def _bank_holidays(years: tuple[int, ...]) -> tuple[tuple[date, str], ...]:
+    # Computed once per set of years: every callback request asks whether the office is open.
     calendar = holidays.country_holidays("GB", subdiv="ENG", years=list(years))
-    return {day: str(name) for day, name in sorted(calendar.items())}
+    return tuple((day, str(name)) for day, name in sorted(calendar.items()))
 
 
 def check_spans(spans: Iterable[OpeningSpan]) -> list[OpeningSpan]:
