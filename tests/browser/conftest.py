@@ -27,8 +27,9 @@ from playwright.sync_api import (
 )
 
 from tests.conftest import PASSWORD
+from tests.support.databases import scratch_database
 from tests.support.servers import free_port
-from tests.workers.conftest import BIN, ROOT, Processes, process_env, run_flask, scratch_database
+from tests.workers.conftest import BIN, ROOT, Processes, process_env, run_flask
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -18,7 +18,8 @@ from flask import Flask
 from crm.app import create_app
 from crm.extensions import db
 from tests.conftest import make_settings
-from tests.reliability.support import process_env, run_flask, scratch_database
+from tests.reliability.support import process_env, run_flask
+from tests.support.databases import scratch_database
 from tests.support.servers import EmbeddedRedis, free_port
 
 

@@ -23,16 +23,11 @@ import time
 import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from crm.auth.models import User
@@ -48,25 +43,6 @@ T = TypeVar("T")
 
 
 # --- databases and the CLI --------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(directory: Path, label: str) -> Iterator[str]:
-    """A new, empty database URL for the processes of one test module."""
-    if os.environ.get("TEST_DB", "sqlite") != "postgres":
-        yield f"sqlite:///{directory / f'{label}.sqlite3'}"
-        return
-    server = make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg")
-    name = f"crm_rel_{label}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def process_env(database_url: str, redis_url: str, **settings: str) -> dict[str, str]:

@@ -3,7 +3,6 @@ and a scratch database for tests that need real commits from several threads."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -15,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
 from crm import clock
 from crm.app import create_app
@@ -33,6 +30,7 @@ from crm.oncall import policies, rotas
 from crm.oncall.models import EscalationPolicy, Page, PageEvent, Rota
 from crm.privacy.services import Actor
 from tests.conftest import make_settings
+from tests.support.databases import scratch_database as shared_scratch_database
 
 SYSTEM = Actor.system("tests")
 # Sunday 02:40 (GMT) is out of hours; Wednesday 10:00 (GMT) is in hours.
@@ -180,29 +178,15 @@ def _redis_db(url: str, number: int) -> str:
 
 @contextmanager
 def scratch_database(tmp_path: Path, label: str) -> Iterator[str]:
-    """A new, empty database: a SQLite file, or (TEST_DB=postgres) a database created on the
-    TEST_DATABASE_URL server and dropped at the end."""
-    if os.environ.get("TEST_DB", "sqlite") != "postgres":
-        # On tmpfs where there is one: the same SQLite, without a disk fsync per commit.
-        shm = Path("/dev/shm")
-        folder = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path
-        try:
-            yield f"sqlite:///{folder / f'{label}.sqlite3'}"
-        finally:
-            if folder != tmp_path:
-                shutil.rmtree(folder, ignore_errors=True)
-        return
-    server = make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg")
-    name = f"crm_{label}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    """The shared scratch database; SQLite on tmpfs where there is one (no fsync per commit)."""
+    shm = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path
     try:
-        yield server.set(database=name).render_as_string(hide_password=False)
+        with shared_scratch_database(folder, label) as url:
+            yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        if folder != tmp_path:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

@@ -21,12 +21,12 @@ from crm.health.models import Heartbeat
 from crm.health.services import ENGINE
 from crm.queue import ENGINE_TICK
 from tests.conftest import make_settings
+from tests.support.databases import scratch_database
 from tests.workers.conftest import (
     BIN,
     Processes,
     process_env,
     run_flask,
-    scratch_database,
     with_redis_db,
 )
 
