@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy import Select, and_, func, or_, select, text, union
 from sqlalchemy.orm import aliased, joinedload
 
 from crm.auth.models import User
@@ -238,7 +238,15 @@ def search(term: str, limit: int = 50) -> list[Lead]:
         db.session.scalars(
             select(Lead)
             .options(joinedload(Lead.caller), joinedload(Lead.client))
-            .where(or_(Lead.caller_id.in_(ids), Lead.client_id.in_(ids)))
+            # A UNION of two indexed look-ups: "caller IN … OR client IN …" scans every lead.
+            .where(
+                Lead.id.in_(
+                    union(
+                        select(Lead.id).where(Lead.caller_id.in_(ids)),
+                        select(Lead.id).where(Lead.client_id.in_(ids)),
+                    )
+                )
+            )
             .order_by(Lead.created_at.desc())
             .limit(limit)
         )
