@@ -130,7 +130,7 @@ class Settings:
             "CRM_SETTINGS": self,
             "SECRET_KEY": self.secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(self.database_url),
             "SESSION_COOKIE_SECURE": self.session_cookie_secure,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
@@ -146,6 +146,15 @@ class Settings:
             "MAX_CONTENT_LENGTH": 1024 * 1024,
             **self.extra,
         }
+
+
+def _engine_options(database_url: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if database_url.startswith("postgresql"):
+        # No server-side prepared statements: after five runs of one statement PostgreSQL may
+        # plan it once for any parameters, and a search then ignores how rare its term is.
+        options["connect_args"] = {"prepare_threshold": None}
+    return options
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

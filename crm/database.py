@@ -79,7 +79,9 @@ def render_migration_item(type_: str, obj: Any, autogen_context: Any) -> str | b
 
 
 # Search indexes made by hand in migrations (pg_trgm, SQLite FTS5): not in the models' metadata.
-HAND_MADE_SCHEMA = frozenset({"ix_contacts_name_trgm", "contacts_name_fts"})
+HAND_MADE_SCHEMA = frozenset(
+    {"ix_contacts_name_trgm", "contacts_name_fts", "ix_contacts_name_lower"}
+)
 
 
 def include_in_migrations(obj: Any, name: str | None, type_: str, *_: Any) -> bool:

@@ -76,15 +76,16 @@ class SearchView(SecureBaseView):
     @expose("/")
     def index(self) -> Any:
         term = request.args.get("q", "")
-        results = []
-        if term.strip():
+        if not term.strip():
+            return self.render("intake/search.html", term=term, results=[])
+        with unit_of_work():
             results = queries.search(term)
-            with unit_of_work():
-                # The searched words may be health data or a person's name: never stored.
-                record_audit_event(
-                    current_actor(), "search", object_type="leads", detail=f"{len(results)} results"
-                )
-        return self.render("intake/search.html", term=term, results=results)
+            # The searched words may be health data or a person's name: never stored.
+            record_audit_event(
+                current_actor(), "search", object_type="leads", detail=f"{len(results)} results"
+            )
+            # Rendered before the commit, which would expire the results and reload each one.
+            return self.render("intake/search.html", term=term, results=results)
 
 
 class NewEnquiryView(SecureBaseView):

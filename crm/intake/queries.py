@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text, union
+from sqlalchemy import Select, and_, func, literal_column, or_, select, text, union
 from sqlalchemy.orm import aliased, joinedload
 
 from crm.auth.models import User
@@ -197,7 +197,7 @@ def _contacts_by_name(term: str) -> Select[Any]:
         # No ESCAPE clause (so no wildcards in the term): with one, FTS5 does not use the
         # trigram index and scans every name.
         return (
-            select(text("rowid"))
+            select(literal_column("rowid").label("id"))
             .select_from(text("contacts_name_fts"))
             .where(text("contacts_name_fts.name LIKE :pattern").bindparams(pattern=f"%{term}%"))
         )
@@ -233,23 +233,28 @@ def search(term: str, limit: int = 50) -> list[Lead]:
                 contact_ids = _contacts_by_name(term)
             else:
                 return []
-    ids = contact_ids.limit(500).scalar_subquery() if hasattr(contact_ids, "limit") else contact_ids
     return list(
         db.session.scalars(
             select(Lead)
             .options(joinedload(Lead.caller), joinedload(Lead.client))
             # A UNION of two indexed look-ups: "caller IN … OR client IN …" scans every lead.
-            .where(
-                Lead.id.in_(
-                    union(
-                        select(Lead.id).where(Lead.caller_id.in_(ids)),
-                        select(Lead.id).where(Lead.client_id.in_(ids)),
-                    )
-                )
-            )
+            .where(Lead.id.in_(_leads_of(contact_ids)))
             .order_by(Lead.created_at.desc())
             .limit(limit)
         )
+    )
+
+
+def _leads_of(contact_ids: Select[Any], people: int = 500) -> Any:
+    """Ids of the leads whose caller or client is among ``contact_ids`` (the first ``people``).
+
+    The people are looked up once (a CTE); then a UNION of two index look-ups, because
+    ``caller_id IN (...) OR client_id IN (...)`` makes PostgreSQL scan every lead.
+    """
+    matching = contact_ids.limit(people).cte("matching")
+    return union(
+        select(Lead.id).where(Lead.caller_id.in_(select(matching))),
+        select(Lead.id).where(Lead.client_id.in_(select(matching))),
     )
 
 
@@ -367,7 +372,7 @@ def possible_duplicates(lead: Lead) -> list[Lead]:
         conditions.append(func.lower(Contact.name).in_([n.lower() for n in names]))
     if not conditions:
         return []
-    matching = select(Contact.id).where(or_(*conditions)).limit(200).scalar_subquery()
+    matching = _leads_of(select(Contact.id).where(or_(*conditions)), people=200)
     return list(
         db.session.scalars(
             select(Lead)
@@ -375,7 +380,7 @@ def possible_duplicates(lead: Lead) -> list[Lead]:
                 Lead.id != lead.id,
                 Lead.merged_into_id.is_(None),
                 Lead.stage.in_(OPEN_STAGE_VALUES),
-                or_(Lead.caller_id.in_(matching), Lead.client_id.in_(matching)),
+                Lead.id.in_(matching),
             )
             .order_by(Lead.created_at.desc())
             .limit(10)

@@ -100,9 +100,12 @@ def next_owner_round_robin() -> User | None:
         .order_by(User.last_assigned_at.is_not(None), User.last_assigned_at, User.id)
         .limit(1)
     )
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return db.session.scalar(query)
+    if db.engine.dialect.name != "postgresql":
+        return db.session.scalar(query)
+    # Skip advisors another request is assigning right now; if all are taken, wait for one
+    # rather than leave the lead unassigned (seen with 8 concurrent requests, 4 advisors).
+    owner = db.session.scalar(query.with_for_update(skip_locked=True))
+    return owner if owner is not None else db.session.scalar(query.with_for_update())
 
 
 def assign(lead: Lead, owner: User | None, actor: Actor, reason: str) -> None:
