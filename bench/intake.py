@@ -27,7 +27,7 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import load, seed
+from bench import bare, load, seed
 from bench.pages import intake_body, issue_key, time_pages
 from config import load_settings
 from crm.app import create_app
@@ -120,7 +120,7 @@ def _leads_now(app: Flask) -> int:
 def throughput(
     app: Flask, env: dict[str, str], api_key: str, seconds: int, concurrency: int
 ) -> dict[str, Any]:
-    """Requests/second of the intake endpoint and of a bare Flask endpoint, same load."""
+    """Requests/second of the intake endpoint, a bare Flask endpoint and the one-INSERT floor."""
     body = json.dumps(intake_body("+44%d"))
     plan = load.LoadPlan(api_key, body, f"run{int(time.time())}", seconds, concurrency)
     out: dict[str, Any] = {
@@ -130,7 +130,13 @@ def throughput(
     }
     block = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for name, spec in (("bare", "bench.bare:app"), ("intake", "wsgi:app")):
+        _floor_table(app, create=True)
+        servers = (
+            ("bare", "bench.bare:app"),
+            ("floor", "bench.bare:floor"),
+            ("intake", "wsgi:app"),
+        )
+        for name, spec in servers:
             before = _leads_now(app)
             with load.gunicorn(spec, env, Path(tmp) / f"gunicorn-{name}.log") as port:
                 warm = load.warm_up(port, plan, block + 1)
@@ -144,10 +150,16 @@ def throughput(
                 f"  {name}: {result.requests_per_second:.0f} req/s ({result.tool}, "
                 f"{result.requests} requests, {result.errors} errors)"
             )
-    out["ratio_intake_to_bare"] = round(
-        out["intake"]["requests_per_second"] / out["bare"]["requests_per_second"], 3
-    )
+        _floor_table(app, create=False)
+    bare = out["bare"]["requests_per_second"]
+    out["ratio_intake_to_bare"] = round(out["intake"]["requests_per_second"] / bare, 3)
+    out["ratio_floor_to_bare"] = round(out["floor"]["requests_per_second"] / bare, 3)
     return out
+
+
+def _floor_table(app: Flask, *, create: bool) -> None:
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(text(bare.FLOOR_DDL if create else f"DROP TABLE {bare.FLOOR_TABLE}"))
 
 
 def purge_task_queue(redis_url: str) -> None:
@@ -203,6 +215,10 @@ def print_table(report: dict[str, Any]) -> None:
             f"{t['concurrency']}, gunicorn {t['gunicorn']}):"
         )
         _say(f"  bare Flask endpoint {t['bare']['requests_per_second']:>9.1f} req/s")
+        _say(
+            f"  one-INSERT floor    {t['floor']['requests_per_second']:>9.1f} req/s "
+            f"(ratio to bare {t['ratio_floor_to_bare']:.3f}: the most any durable intake gets)"
+        )
         _say(
             f"  intake POST         {t['intake']['requests_per_second']:>9.1f} req/s "
             f"({t['intake']['errors']} errors, {t['intake']['leads_created']} leads created)"

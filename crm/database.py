@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry, scoped_session
 
 from crm import clock
 
@@ -87,6 +87,21 @@ HAND_MADE_SCHEMA = frozenset(
 def include_in_migrations(obj: Any, name: str | None, type_: str, *_: Any) -> bool:
     """Alembic autogenerate ignores the hand-made search structures."""
     return not (name in HAND_MADE_SCHEMA or (name or "").startswith("contacts_name_fts"))
+
+
+def insert_or_ignore(session: Session | scoped_session[Any], model: Any, **values: Any) -> bool:
+    """One ``INSERT ... ON CONFLICT DO NOTHING`` (both databases); True if the row went in.
+
+    No savepoint and no look-up first: on PostgreSQL a concurrent twin holding the same
+    unique key makes this wait for its commit and then insert nothing.
+    """
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    primary_key = model.__table__.primary_key.columns.values()[0]
+    statement = insert(model).values(**values).on_conflict_do_nothing().returning(primary_key)
+    return session.execute(statement).scalar() is not None
 
 
 def skip_locked(query: Any, session: Session) -> Any:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, case, or_, select
 
 from crm import clock
 from crm.auth.models import User
+from crm.database import insert_or_ignore
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
 from crm.intake.callback import CallbackRequestData
@@ -58,27 +58,35 @@ def find_contact(phone: str | None, email: str | None) -> Contact | None:
     return None
 
 
+def _open_first(contact_id: int) -> Any:
+    """Leads of a contact (as client or caller): the open one first, then the newest."""
+    is_open = and_(Lead.stage.in_(OPEN_STAGE_VALUES), Lead.merged_into_id.is_(None))
+    return (
+        select(Lead)
+        .where(or_(Lead.caller_id == contact_id, Lead.client_id == contact_id))
+        .order_by(case((is_open, 0), else_=1), Lead.created_at.desc())
+        .limit(1)
+    )
+
+
 def open_lead_for(contact: Contact) -> Lead | None:
     """The contact's open lead (as client or caller), if any: repeats attach to it."""
-    return db.session.scalar(
-        select(Lead)
-        .where(
-            or_(Lead.caller_id == contact.id, Lead.client_id == contact.id),
-            Lead.stage.in_(OPEN_STAGE_VALUES),
-            Lead.merged_into_id.is_(None),
-        )
-        .order_by(Lead.created_at.desc())
-        .limit(1)
-    )
+    lead = db.session.scalar(_open_first(contact.id))
+    return lead if lead is not None and _is_open(lead) else None
 
 
-def _latest_lead_for(contact: Contact) -> Lead | None:
-    return db.session.scalar(
-        select(Lead)
-        .where(or_(Lead.caller_id == contact.id, Lead.client_id == contact.id))
-        .order_by(Lead.created_at.desc())
-        .limit(1)
-    )
+def _is_open(lead: Lead) -> bool:
+    return lead.stage in OPEN_STAGE_VALUES and lead.merged_into_id is None
+
+
+def _leads_of(contact: Contact, is_new: bool) -> tuple[Lead | None, Lead | None]:
+    """(the open lead to attach to, the latest lead) in one query; none for a new contact."""
+    if is_new:
+        return None, None
+    lead = db.session.scalar(_open_first(contact.id))
+    if lead is None:
+        return None, None
+    return (lead if _is_open(lead) else None), lead
 
 
 def _unique_reference() -> str:
@@ -114,18 +122,25 @@ def assign(lead: Lead, owner: User | None, actor: Actor, reason: str) -> None:
         raise DomainError("Leads can only be given to active admissions staff or managers.")
     if owner is not None and lead.owner_id == owner.id:
         raise DomainError(f"The lead is already assigned to {owner.name}.")
+    _record_assignment(lead.id, lead.owner_id, owner, actor, reason)
+    lead.owner_id = owner.id if owner else None
+    lead.updated_at = clock.now()
+
+
+def _record_assignment(
+    lead_id: int, from_user_id: int | None, owner: User | None, actor: Actor, reason: str
+) -> None:
+    """The assignment's timeline row; the owner moves to the back of the round-robin."""
     db.session.add(
         Assignment(
-            lead_id=lead.id,
-            from_user_id=lead.owner_id,
+            lead_id=lead_id,
+            from_user_id=from_user_id,
             to_user_id=owner.id if owner else None,
             actor_id=actor.user_id,
             reason=reason,
             assigned_at=clock.now(),
         )
     )
-    lead.owner_id = owner.id if owner else None
-    lead.updated_at = clock.now()
     if owner is not None:
         owner.last_assigned_at = clock.now()
 
@@ -142,9 +157,12 @@ def _new_lead(
     utm: dict[str, str] | None,
     actor: Actor,
     taken_by: User | None = None,
+    previous: Lead | None = None,
 ) -> Lead:
     now = clock.now()
-    previous = _latest_lead_for(caller)
+    # Staff logging a call keep the lead they are on; otherwise the next person in turn.
+    # Chosen before the insert so the lead is written once, with its owner.
+    owner = taken_by or next_owner_round_robin()
     lead = Lead(
         reference=_unique_reference(),
         client_id=client.id,
@@ -160,6 +178,7 @@ def _new_lead(
         request_count=1,
         is_returning=previous is not None,
         previous_lead_id=previous.id if previous else None,
+        owner_id=owner.id if owner else None,
     )
     db.session.add(lead)
     db.session.flush()
@@ -173,16 +192,17 @@ def _new_lead(
             changed_at=now,
         )
     )
-    # Staff logging a call keep the lead they are on; otherwise the next person in turn.
-    owner = taken_by or next_owner_round_robin()
     if owner is not None:
-        assign(lead, owner, actor, "logged the enquiry" if taken_by else "round-robin")
+        _record_assignment(
+            lead.id, None, owner, actor, "logged the enquiry" if taken_by else "round-robin"
+        )
     # Same transaction: the reminder (and out of hours, the page) exists iff the lead does.
     reminders.route_new_callback(lead.id, lead.reference, lead.owner_id, lead.callback_due_at)
     return lead
 
 
-def _caller_contact(data: CallbackRequestData) -> Contact:
+def _caller_contact(data: CallbackRequestData) -> tuple[Contact, bool]:
+    """The person asking (found by phone or email, or new) and whether they are new."""
     contact = find_contact(data.phone, data.email)
     if contact is None:
         contact = Contact(
@@ -194,13 +214,13 @@ def _caller_contact(data: CallbackRequestData) -> Contact:
         )
         db.session.add(contact)
         db.session.flush()
-        return contact
+        return contact, True
     # Fill gaps, never overwrite what staff may have corrected.
     contact.phone = contact.phone or data.phone
     contact.email = contact.email or data.email
     if data.best_time_to_call:
         contact.preferred_contact_times = data.best_time_to_call
-    return contact
+    return contact, False
 
 
 def capture_callback_request(
@@ -214,8 +234,8 @@ def capture_callback_request(
     taken_by: User | None = None,
 ) -> CaptureResult:
     """Record a callback request: attach to the person's open lead or start a new one."""
-    caller = _caller_contact(data)
-    lead = open_lead_for(caller)
+    caller, is_new = _caller_contact(data)
+    lead, previous = _leads_of(caller, is_new)
     created = lead is None
     if lead is None:
         client = caller
@@ -226,7 +246,15 @@ def capture_callback_request(
             db.session.add(client)
             db.session.flush()
         lead = _new_lead(
-            client, caller, data.relationship, source, target_minutes, data.utm, actor, taken_by
+            client,
+            caller,
+            data.relationship,
+            source,
+            target_minutes,
+            data.utm,
+            actor,
+            taken_by,
+            previous,
         )
     else:
         lead.request_count += 1
@@ -336,10 +364,17 @@ def authenticate_api_key(secret: str | None) -> ApiKey | None:
     return key
 
 
+API_KEY_USE_RESOLUTION = timedelta(minutes=1)
+
+
 def note_api_key_used(key_id: int) -> None:
+    """Keep "last used" to the minute: every request rewriting one row would serialise them."""
     key = db.session.get(ApiKey, key_id)
-    if key is not None:
-        key.last_used_at = clock.now()
+    now = clock.now()
+    if key is not None and (
+        key.last_used_at is None or now - key.last_used_at >= API_KEY_USE_RESOLUTION
+    ):
+        key.last_used_at = now
 
 
 def request_fingerprint(payload: Any) -> str:
@@ -364,21 +399,17 @@ def find_idempotent_answer(api_key_id: int, key: str, fingerprint: str) -> str |
 
 
 def remember_idempotent_answer(api_key_id: int, key: str, fingerprint: str, reference: str) -> None:
-    """Store the answer in the same transaction as the lead; a racing twin fails on commit."""
-    record = IdempotencyRecord(
+    """Store the answer in the same transaction as the lead; a racing twin is a conflict."""
+    stored = insert_or_ignore(
+        db.session,
+        IdempotencyRecord,
         api_key_id=api_key_id,
         key=key,
         request_hash=fingerprint,
         lead_reference=reference,
         created_at=clock.now(),
     )
-    try:
-        # Added inside the savepoint: begin_nested() flushes what is pending first, so a row
-        # added before it would fail outside the savepoint and poison the whole session.
-        with db.session.begin_nested():
-            db.session.add(record)
-            db.session.flush()
-    except IntegrityError:
+    if not stored:
         raise DomainError(
             "A request with this Idempotency-Key is already being handled.", ErrorKind.CONFLICT
-        ) from None
+        )

@@ -359,3 +359,32 @@ def test_find_contact_prefers_the_phone_then_the_email() -> None:
     assert services.open_lead_for(jo).caller_id == jo.id
     assert db.session.get(Contact, sam.id).email == "sam@example.com"
     assert WEBSITE.user_id is None
+
+
+
+def test_a_key_s_last_use_is_kept_to_the_minute_so_requests_do_not_queue_on_its_row(
+    staff: dict,
+) -> None:
+    key, _ = services.issue_api_key("site", actor_for(staff["admin"]))
+
+    def last_used():
+        db.session.flush()
+        db.session.expire_all()
+        return db.session.get(ApiKey, key.id).last_used_at
+
+    for minutes, expected in ((0, at(0)), (0.98, at(0)), (1, at(1)), (1.5, at(1))):
+        with minutes_after_t0(minutes):
+            services.note_api_key_used(key.id)
+        assert last_used() == expected, minutes
+
+
+def test_a_request_attaches_to_the_open_lead_not_an_older_closed_one(staff: dict) -> None:
+    first = capture(0).lead
+    with minutes_after_t0(60):
+        pipeline.change_stage(
+            first.id, "closed", actor_for(staff["manager"]), close_reason="not_ready"
+        )
+    second = capture(120).lead
+    third = capture(180)
+    assert (third.created, third.lead.id) == (False, second.id)
+    assert reload(second).request_count == 2
