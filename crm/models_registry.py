@@ -1,6 +1,7 @@
 """Imports every domain's models so metadata (and Alembic autogenerate) sees all tables."""
 
 from crm.auth.models import StaffSession, User
+from crm.fees.models import FeeAgreement
 from crm.health.models import Heartbeat
 from crm.intake.models import (
     ApiKey,
@@ -28,6 +29,8 @@ from crm.oncall.models import (
     RotaOverride,
 )
 from crm.privacy.models import AuditEvent, ConsentRecord, DisclosureRecord
+from crm.providers.models import ImportJob, Provider, ProviderLocation
+from crm.referrals.models import Presentation, PresentedOption, Referral, ReferralEvent
 
 __all__ = [
     "ApiKey",
@@ -43,14 +46,22 @@ __all__ = [
     "DisclosureRecord",
     "EscalationPolicy",
     "EscalationStep",
+    "FeeAgreement",
     "Heartbeat",
     "IdempotencyRecord",
+    "ImportJob",
     "Lead",
     "LeadNote",
     "OfficeHoursSpan",
     "OutboundMessage",
     "Page",
     "PageEvent",
+    "Presentation",
+    "PresentedOption",
+    "Provider",
+    "ProviderLocation",
+    "Referral",
+    "ReferralEvent",
     "Reminder",
     "Rota",
     "RotaMember",

@@ -1,0 +1,1 @@
+"""The provider network: organisations, their locations, the directory import."""
