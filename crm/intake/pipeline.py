@@ -22,7 +22,7 @@ from crm.intake.models import (
     LeadNote,
     StageChange,
 )
-from crm.intake.stages import Stage, TransitionError, check_transition, parse_stage
+from crm.intake.stages import PIPELINE, Stage, TransitionError, check_transition, parse_stage
 from crm.intake.vocabulary import CALL_DIRECTIONS, CALL_OUTCOMES
 from crm.oncall import paging, reminders
 from crm.privacy.models import ConsentRecord, DisclosureRecord
@@ -76,6 +76,20 @@ def _move(
         detail=f"stage {move.from_stage.value} -> {move.to_stage.value}",
     )
     return change
+
+
+def follow(lead: Lead, target: Stage, actor: Actor, reason: str) -> None:
+    """Bring a lead to the stage its referrals imply, one recorded stage at a time.
+
+    Forward moves pass through every stage in between; a move back (every referral ended)
+    carries ``reason``. A closed lead stays closed: staff closed it on purpose.
+    """
+    current = parse_stage(lead.stage)
+    if current in (Stage.CLOSED, target):
+        return
+    start, end = PIPELINE.index(current), PIPELINE.index(target)
+    for stage in PIPELINE[start + 1 : end + 1] if end > start else (target,):
+        _move(lead, stage, actor, reason=reason)
 
 
 def change_stage(

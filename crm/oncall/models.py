@@ -204,3 +204,5 @@ class Reminder(Base):
     notified_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
     page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id"))
+    # provider_chase and admission_check belong to one referral of the lead.
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)

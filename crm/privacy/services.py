@@ -12,7 +12,12 @@ from crm import clock
 from crm.extensions import db
 from crm.privacy.models import AuditEvent, ConsentRecord, DisclosureRecord
 
-CONSENT_PURPOSES = ("contact", "health_details", "share_with_provider")
+CONSENT_PURPOSES = (
+    "contact",
+    "health_details",
+    "share_with_provider",
+    "share_health_with_provider",
+)
 CHANNELS = ("web_form", "phone", "email", "other")
 
 
