@@ -21,6 +21,7 @@ from crm.oncall.setup_admin import (
     RotaSetupView,
 )
 from crm.privacy.admin import AuditTrailView
+from crm.referrals.admin import MatchView, ReferralView
 from crm.security import csp_nonce
 
 
@@ -45,6 +46,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(SearchView())
     admin.add_view(NewEnquiryView())
     admin.add_view(LeadView())
+    admin.add_view(MatchView())
+    admin.add_view(ReferralView())
     # Operations
     admin.add_view(OnCallView())
     admin.add_view(PagesView())

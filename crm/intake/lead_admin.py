@@ -24,6 +24,7 @@ from crm.intake.stages import CLOSE_REASON_LABELS, PIPELINE, Stage
 from crm.oncall import reminders
 from crm.oncall.models import Reminder
 from crm.privacy.services import record_audit_event
+from crm.referrals import queries as referral_queries
 from crm.requestctx import current_actor
 
 
@@ -78,7 +79,13 @@ class LeadView(SecureBaseView):
             "intake/lead.html",
             lead=lead,
             assessment=assessment,
-            timeline=queries.timeline(lead_id),
+            timeline=sorted(
+                [*queries.timeline(lead_id), *referral_queries.timeline_entries(lead_id)],
+                key=lambda e: e.at,
+                reverse=True,
+            ),
+            options=referral_queries.latest_options(lead_id),
+            referrals=referral_queries.lead_referrals(lead_id),
             consents=queries.consents(lead_id),
             disclosures=queries.disclosures(lead_id),
             duplicates=queries.possible_duplicates(lead),

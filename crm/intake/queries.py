@@ -270,7 +270,8 @@ class TimelineEntry:
     actor: str | None
 
 
-def _names(ids: set[int | None]) -> dict[int, str]:
+def names_of(ids: set[int | None]) -> dict[int, str]:
+    """Staff names by id, in one query."""
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
@@ -292,7 +293,7 @@ def timeline(lead_id: int) -> list[TimelineEntry]:
         | {m.actor_id for m in moves}
         | {m.to_user_id for m in moves}
     )
-    names = _names(actor_ids)
+    names = names_of(actor_ids)
     entries: list[TimelineEntry] = []
     for r in requests:
         parts = [f"via {SOURCES.get(r.source, r.source).lower()}"]

@@ -166,7 +166,7 @@ ADMISSION_CHECK_AT = time(10, 0)
 
 
 def add_working_days(start: datetime, days: int, closed: set[date]) -> datetime:
-    """``days`` working days after ``start`` (Mon–Fri, not a closure or bank holiday), at
+    """``days`` working days after ``start`` (Monday to Friday, not a closure or bank holiday), at
     10:00 UK time: "the clinic has not replied in 2 working days"."""
     day = local_date(start)
     remaining = days

@@ -64,7 +64,7 @@ def test_moves_out_of_order_are_refused_with_what_is_allowed(current, target):
 
 
 def test_every_final_status_has_no_way_out_and_every_other_has_one():
-    assert FINAL == {S.DECLINED, S.DISCHARGED, S.DID_NOT_ARRIVE, S.WITHDRAWN}
+    assert {S.DECLINED, S.DISCHARGED, S.DID_NOT_ARRIVE, S.WITHDRAWN} == FINAL
     assert all(NEXT[s] for s in S if s not in FINAL)
 
 
