@@ -101,6 +101,7 @@ def check_move(
     *,
     today: date,
     admitted_on: date | None = None,
+    sent_on: date | None = None,
 ) -> StatusChange:
     """Validate a status change; ReferralMoveError says what is wrong."""
     target = parse_status(move.to_status)
@@ -113,7 +114,10 @@ def check_move(
     reason = _clean(move.reason)
     if target in (S.DECLINED, S.WITHDRAWN) and not reason:
         raise ReferralMoveError(f"Say why the referral was {_label(target)}.")
-    return StatusChange(current, target, reason, *_dates(target, move, today, admitted_on))
+    on_date, outcome = _dates(target, move, today, admitted_on)
+    if target == S.ADMITTED and sent_on is not None and on_date is not None and on_date < sent_on:
+        raise ReferralMoveError("The admission date cannot be before the referral was sent.")
+    return StatusChange(current, target, reason, on_date, outcome)
 
 
 def _dates(

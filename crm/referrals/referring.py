@@ -193,6 +193,7 @@ def move_referral(referral_id: int, move: MoveRequest, actor: Actor) -> Referral
             move,
             today=local_date(clock.now()),
             admitted_on=referral.admitted_on,
+            sent_on=local_date(referral.sent_at),
         )
     except ReferralMoveError as exc:
         raise DomainError(str(exc)) from None

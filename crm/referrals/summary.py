@@ -105,6 +105,7 @@ def build_summary(facts: SummaryFacts) -> tuple[str, str]:
     lines += [
         "",
         "Please reply to say whether you can accept this client, and when.",
-        f"{facts.advisor}, admissions team" + (f", {facts.service_phone}" if facts.service_phone else ""),
+        f"{facts.advisor}, admissions team"
+        + (f", {facts.service_phone}" if facts.service_phone else ""),
     ]
     return subject, "\n".join(line for line in lines if line is not None)

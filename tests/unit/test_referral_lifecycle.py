@@ -100,6 +100,16 @@ def test_discharge_needs_an_outcome_and_a_date_not_before_admission():
         )
 
 
+def test_an_admission_cannot_be_dated_before_the_referral_was_sent():
+    with pytest.raises(ReferralMoveError, match="before the referral was sent"):
+        check_move(
+            S.ADMISSION_PLANNED,
+            MoveRequest("admitted", on_date=date(2026, 11, 20)),
+            today=TODAY,
+            sent_on=date(2026, 11, 21),
+        )
+
+
 def test_a_planned_admission_can_be_replanned():
     again = move(S.ADMISSION_PLANNED, "admission_planned", on_date=date(2026, 12, 2))
     assert again.on_date == date(2026, 12, 2)
