@@ -1,0 +1,1 @@
+"""Referrals: matching a lead to provider locations, presenting options, and referring."""
