@@ -131,7 +131,7 @@ STAFF = (
 LOGIN_EMAIL = "bench.admissions1@staff.example"
 
 
-def _create_staff() -> None:
+def create_staff() -> None:
     with unit_of_work():
         for number, (name, email, role) in enumerate(STAFF):
             user = auth_services.create_user(
@@ -370,7 +370,7 @@ def _secondary_indexes(conn: Connection) -> list[tuple[str, str]]:
 def seed(n: int, say: Callable[[str], None] = print) -> SeedInfo:
     """Staff, N leads with their history, ANALYZE, and the marker (inside an app context)."""
     started = time.perf_counter()
-    _create_staff()
+    create_staff()
     engine = db.engine
     with engine.begin() as conn:
         # A fresh schema and consistent generated rows: skip the per-row FK triggers, and

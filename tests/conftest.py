@@ -24,6 +24,7 @@ from crm.auth import services as auth_services
 from crm.auth.models import User
 from crm.extensions import db
 from crm.privacy.services import Actor
+from crm.referrals import candidates
 from tests.support.servers import EmbeddedRedis
 
 PASSWORD = "correct horse battery staple"
@@ -143,6 +144,8 @@ def db_session(app: Flask) -> Iterator[scoped_session]:  # type: ignore[type-arg
             db.session = original  # type: ignore[assignment]
             outer.rollback()
             connection.close()
+            # The rollback takes back data no production process ever sees disappear.
+            candidates.forget()
 
 
 @pytest.fixture

@@ -61,7 +61,9 @@ class Provider(Base):
     affiliation_note: Mapped[str | None] = mapped_column(String(300))
     website: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=clock.now, onupdate=clock.now
+    )
 
     locations: Mapped[list[ProviderLocation]] = relationship(
         back_populates="provider", order_by="ProviderLocation.name"
@@ -139,7 +141,9 @@ class ProviderLocation(Base):
     admissions_phone: Mapped[str | None] = mapped_column(String(20))
     admissions_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=clock.now, onupdate=clock.now
+    )
 
     provider: Mapped[Provider] = relationship(back_populates="locations")
 

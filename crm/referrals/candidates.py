@@ -167,10 +167,50 @@ def _candidate(row: Any, records: dict[int, ReferralRecord]) -> Candidate:
     )
 
 
-def load_candidates(location_ids: Iterable[int] | None = None) -> list[Candidate]:
-    """Every provider location (or those named) as a matching Candidate, in two queries."""
+def _read(location_ids: Iterable[int] | None) -> list[Candidate]:
     query = select(*_COLUMNS).join(Provider, Provider.id == ProviderLocation.provider_id)
     if location_ids is not None:
         query = query.where(ProviderLocation.id.in_(list(location_ids)))
     records = records_by_location()
     return [_candidate(row, records) for row in db.session.execute(query)]
+
+
+def directory_version() -> tuple[Any, ...]:
+    """Changes whenever a location, a provider or a referral is added, removed or changed:
+    every UPDATE of those rows moves its ``updated_at``/``status_changed_at`` (one query).
+    Committed data only ever moves forward; a test that rolls back calls ``forget()``."""
+    columns = (
+        func.count(ProviderLocation.id),
+        func.max(ProviderLocation.id),
+        func.max(ProviderLocation.updated_at),
+        func.count(Provider.id),
+        func.max(Provider.updated_at),
+        func.count(Referral.id),
+        func.max(Referral.status_changed_at),
+    )
+    return tuple(db.session.execute(select(*(select(c).scalar_subquery() for c in columns))).one())
+
+
+_cache: dict[str, tuple[tuple[Any, ...], list[Candidate]]] = {}
+
+
+def forget() -> None:
+    """Drop this process's copy of the directory (tests roll back what they wrote)."""
+    _cache.clear()
+
+
+def load_candidates(location_ids: Iterable[int] | None = None) -> list[Candidate]:
+    """Every provider location (or those named) as a matching Candidate.
+
+    The whole directory is kept per process and re-read only when ``directory_version``
+    changes: reading 5,000 locations (and their JSON lists) costs far more than ranking them.
+    """
+    if location_ids is not None:
+        return _read(location_ids)
+    version = directory_version()
+    cached = _cache.get("all")
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    candidates = _read(None)
+    _cache["all"] = (version, candidates)
+    return candidates

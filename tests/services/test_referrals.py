@@ -315,3 +315,17 @@ def test_an_unassessed_lead_cannot_be_matched(advisor):
     error = refused(match_lead, lead.id)
     assert "Complete the assessment" in error.message
     assert db.session.get(Lead, lead.id).stage == "new"
+
+
+def test_the_directory_copy_is_reread_when_a_clinic_changes(advisor):
+    from crm.referrals.candidates import load_candidates
+
+    dales = location("Dales Recovery")
+    first = load_candidates()
+    assert load_candidates() is first, "unchanged directory: the process's copy is reused"
+    dales.beds_available = 0
+    db.session.flush()
+    [again] = load_candidates()
+    assert again.beds_available == 0
+    location("Second Clinic")
+    assert len(load_candidates()) == 2
