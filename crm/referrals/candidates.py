@@ -56,6 +56,7 @@ _COLUMNS = (
     ProviderLocation.insurers,
     ProviderLocation.price_per_week_min,
     ProviderLocation.price_per_week_max,
+    ProviderLocation.currency,
     ProviderLocation.rating,
     ProviderLocation.rating_date,
     ProviderLocation.beds_available,
@@ -164,6 +165,7 @@ def _candidate(row: Any, records: dict[int, ReferralRecord]) -> Candidate:
         capacity_confirmed_at=row.capacity_confirmed_at,
         acceptance_rate=record.acceptance_rate if record else None,
         owned_or_affiliated=bool(row.owned_or_affiliated),
+        currency=row.currency,
     )
 
 
