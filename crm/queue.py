@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 # Task names: the web side enqueues by name and never imports workers/.
 ENGINE_TICK = "engine.tick"
 ENGINE_KICK = "engine.kick"  # the same work as a tick, sent right after a commit that needs it
+PROVIDER_IMPORT = "providers.import"  # work through an uploaded directory CSV
 
 _PENDING = "crm_tasks_after_commit"
 
