@@ -7,7 +7,8 @@ The same inputs always give the same output, whatever order the candidates come 
 
 Fee-blind by construction: nothing here can see a fee. ``Needs`` and ``Candidate`` carry no fee
 field, ``rank`` takes nothing else, and an import-linter contract forbids this module (and
-``matching_scores``) from importing ``crm.fees``, any models, SQLAlchemy or Flask.
+``matching_filters``, ``matching_scores``) to import ``crm.fees``, models, SQLAlchemy or Flask,
+even indirectly: they use the standard library only.
 ``owned_or_affiliated`` is carried only so staff and the client see the label: it changes
 neither eligibility nor score.
 
@@ -31,7 +32,7 @@ total (their sum, rounded to 0.1) is out of 100:
 component       weight  how
 ==============  ======  ==========================================================================
 distance        20      linear: full at 0 miles, 0 at the client's limit (or at 150 miles with no
-                        limit); abroad or unknown distance: neutral (half)
+                        limit), by whole miles from 10 up; abroad or unknown distance: neutral
 rating          15      outstanding 1, good 0.75, requires improvement 0.3, inadequate 0; not rated
                         neutral; a rating over 3 years old (or undated) moves halfway to neutral
 price           20      self-funded with a budget: whole range within budget 1; range straddling
