@@ -21,15 +21,6 @@ from crm.referrals.matching import (
     rank,
 )
 
-FIELD_LABELS = {
-    "primary_substance": "primary substance",
-    "treatment_wanted": "treatment wanted",
-    "funding": "funding",
-    "budget_band": "weekly budget",
-    "insurer": "insurer",
-    "home_postcode": "home postcode",
-}
-
 
 @dataclass(frozen=True)
 class MatchOutcome:
@@ -78,9 +69,8 @@ def match_lead(lead_id: int, location_ids: list[int] | None = None) -> MatchOutc
     try:
         needs = needs_from_assessment(answers, approximate_point(postcode) if postcode else None)
     except NeedsIncomplete as exc:
-        missing = ", ".join(FIELD_LABELS.get(f, f.replace("_", " ")) for f in exc.missing)
         raise DomainError(
-            f"The assessment is missing what matching needs: {missing}. {exc}",
+            f"{exc} Complete them in the assessment.",
             field_errors={f: ["Needed for matching."] for f in exc.missing},
         ) from None
     matches = rank(needs, load_candidates(location_ids), _settings())
