@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 
 from crm import clock
 from crm.errors import DomainError, ErrorKind
@@ -180,6 +180,8 @@ class _Batch:
         self.today = london_today()
         self.locations = self._stored_locations()
         self.by_provider_id, self.by_provider_name = self._stored_providers()
+        self.inserts: list[tuple[dict[str, Any], Provider]] = []
+        self.updates: list[tuple[int, dict[str, Any], Provider]] = []
 
     def _stored_locations(self) -> dict[str, ProviderLocation]:
         keys = {p.regulator_location_id for p in self.parsed if p.regulator_location_id}
@@ -207,7 +209,9 @@ class _Batch:
         return by_id, by_name
 
     def run(self) -> list[dict[str, Any]]:
-        return [self._row(parsed) for parsed in self.parsed]
+        entries = [self._row(parsed) for parsed in self.parsed]
+        self._write()
+        return entries
 
     def _row(self, parsed: csv_rules.ParsedRow) -> dict[str, Any]:
         key = parsed.regulator_location_id
@@ -249,31 +253,54 @@ class _Batch:
         provider: Provider | None,
         location: ProviderLocation | None,
     ) -> tuple[str, list[str]]:
+        """Decide the row's outcome; location writes are gathered for one statement each."""
         reasons: list[str] = []
         provider, provider_changed = self._apply_provider(
             parsed, judged.provider, provider, reasons
         )
-        now = clock.now()
         if location is None:
-            location = ProviderLocation(
-                **judged.location, provider=provider, created_at=now, updated_at=now
-            )
-            db.session.add(location)
-            self.locations[judged.location["regulator_location_id"]] = location
+            self.inserts.append((judged.location, provider))
             return "created", reasons
         changed = rules.changed_fields(rules.location_values(location), judged.location)
         if provider.id is None or location.provider_id != provider.id:
-            location.provider = provider
             changed.append(f"provider (now {provider.name})")
         if not changed and not provider_changed:
             return "skipped", ["no changes", *reasons]
-        for name in changed:
-            if name in judged.location:
-                setattr(location, name, judged.location[name])
-        location.updated_at = now
         if changed:
+            self.updates.append((location.id, judged.location, provider))
             reasons.insert(0, "changed: " + ", ".join(changed))
         return "updated", reasons
+
+    def _write(self) -> None:
+        """New providers first (for their ids), then one INSERT and one UPDATE of locations.
+
+        The UPDATE writes every editable column of each changed row, so all rows share one
+        statement (an executemany) instead of one differently shaped UPDATE per row.
+        """
+        db.session.flush()
+        now = clock.now()
+        table: Table = ProviderLocation.__table__  # type: ignore[assignment]
+        if self.inserts:
+            # Core, with every column in every row, and RETURNING: SQLAlchemy then sends
+            # multi-row INSERTs (the ORM splits rows whose None columns differ into tiny ones).
+            db.session.execute(
+                insert(table).returning(table.c.id),
+                [
+                    {**values, "provider_id": provider.id, "created_at": now, "updated_at": now}
+                    for values, provider in self.inserts
+                ],
+            )
+        if self.updates:
+            db.session.execute(
+                update(table)
+                .where(table.c.id == bindparam("location_id"))
+                .values({name: bindparam(name) for name in (*rules.LOCATION_FIELDS, "provider_id")})
+                .values(updated_at=now),
+                [
+                    {**values, "location_id": location_id, "provider_id": provider.id}
+                    for location_id, values, provider in self.updates
+                ],
+            )
 
     def _apply_provider(
         self,
