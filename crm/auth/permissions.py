@@ -28,6 +28,9 @@ class Permission(StrEnum):
     MANAGE_STAFF = "manage_staff"
     MANAGE_API_KEYS = "manage_api_keys"
     READ_AUDIT = "read_audit"
+    VIEW_PROVIDERS = "view_providers"
+    CONFIRM_CAPACITY = "confirm_capacity"  # staff phone clinics and record the beds they hear
+    MANAGE_PROVIDERS = "manage_providers"
 
 
 _EVERY_STAFF_MEMBER = frozenset(
@@ -36,6 +39,8 @@ _EVERY_STAFF_MEMBER = frozenset(
         Permission.CHANGE_OWN_PASSWORD,
         Permission.WORK_LEADS,
         Permission.VIEW_ONCALL,
+        Permission.VIEW_PROVIDERS,
+        Permission.CONFIRM_CAPACITY,
     }
 )
 
@@ -45,6 +50,7 @@ _MANAGING = frozenset(
         Permission.REASSIGN_LEADS,
         Permission.SEE_SAFEGUARDING_FLAGS,
         Permission.MANAGE_ONCALL,
+        Permission.MANAGE_PROVIDERS,
     }
 )
 
