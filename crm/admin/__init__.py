@@ -21,6 +21,9 @@ from crm.oncall.setup_admin import (
     RotaSetupView,
 )
 from crm.privacy.admin import AuditTrailView
+from crm.providers.admin import CapacityView, DirectoryView, LocationListView, ProviderListView
+from crm.providers.edit_admin import ProviderEditView
+from crm.providers.import_admin import ProviderImportView, allow_directory_uploads
 from crm.referrals.admin import MatchView, ReferralView
 from crm.security import csp_nonce
 
@@ -48,6 +51,14 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(LeadView())
     admin.add_view(MatchView())
     admin.add_view(ReferralView())
+    # Providers
+    admin.add_view(ProviderListView())
+    admin.add_view(LocationListView())
+    admin.add_view(ProviderImportView())
+    admin.add_view(DirectoryView())
+    admin.add_view(CapacityView())
+    admin.add_view(ProviderEditView())
+    allow_directory_uploads(app)
     # Operations
     admin.add_view(OnCallView())
     admin.add_view(PagesView())
