@@ -101,6 +101,7 @@ class ParsedRow:
     provider: dict[str, Any] = field(default_factory=dict)
     location: dict[str, Any] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    unreadable: bool = False  # the cells do not line up with the columns: nothing to judge
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,7 @@ def parse_row(header: tuple[str, ...], number: int, cells: tuple[str, ...]) -> P
     parsed = ParsedRow(number, key or None)
     if len(cells) != len(header):
         parsed.reasons.append(f"has {len(cells)} cells but the header has {len(header)} columns")
+        parsed.unreadable = True
         return parsed
     if not key:
         parsed.reasons.append(
@@ -239,30 +241,50 @@ def validate_row(
     stored_location: Mapping[str, Any] | None,
     today: date,
 ) -> ValidRow | list[str]:
-    """The complete records the row produces over what is stored, or every reason it cannot."""
-    if parsed.reasons:
+    """The complete records the row produces over what is stored, or every reason it cannot
+    (cells that could not be read, then the record's problems, so one upload shows them all)."""
+    if parsed.unreadable:
         return parsed.reasons
     provider = {**(stored_provider or rules.PROVIDER_DEFAULTS), **parsed.provider}
     location = {**(stored_location or rules.LOCATION_DEFAULTS), **parsed.location}
     if "region" not in parsed.location:
         location["region"] = None  # re-derived from the (possibly new) postcode
-    reasons: list[str] = []
+    reasons = list(parsed.reasons)
+    unread = {reason.split(":", 1)[0] for reason in parsed.reasons}
     try:
         provider = rules.clean_provider(provider)
     except rules.RecordInvalid as exc:
-        reasons += _reasons("provider", exc)
+        reasons += _reasons("provider", exc, unread)
     try:
         location = rules.clean_location(location, today)
     except rules.RecordInvalid as exc:
-        reasons += _reasons("location", exc)
+        reasons += _reasons("location", exc, unread)
     return reasons or ValidRow(provider, location)
 
 
-def _reasons(target: str, exc: rules.RecordInvalid) -> list[str]:
-    return [
-        f"{_COLUMN_OF.get((target, name), name)}: {' '.join(messages)}"
-        for name, messages in exc.field_errors.items()
-    ]
+# A record problem that follows from another column's value: not reported when that other
+# cell could not be read (its stand-in default would make the message misleading).
+_DEPENDS_ON = {
+    "mental_health_accepted": {"dual_diagnosis"},
+    "price_per_week_max": {"price_per_week_min"},
+    "max_age": {"min_age"},
+    "longitude": {"latitude"},
+    "insurers": {"funding_accepted"},
+    "country": {"postcode"},
+    "postcode": {"country"},
+    "region": {"country"},
+    "admissions_phone": {"country"},
+}
+
+
+def _reasons(target: str, exc: rules.RecordInvalid, unread: set[str]) -> list[str]:
+    reasons = []
+    for name, messages in exc.field_errors.items():
+        column = _COLUMN_OF.get((target, name), name)
+        if column in unread or _DEPENDS_ON.get(column, set()) & unread:
+            continue
+        reasons.append(f"{column}: {' '.join(messages)}")
+    return reasons
 
 
 def _blank_default(spec: Column) -> Any:
