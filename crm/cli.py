@@ -45,6 +45,10 @@ def demo_data() -> None:
             click.echo(f"  {role:<11} {email}  password: {password}")
     with unit_of_work():
         _demo_on_call(actor)
+    with unit_of_work():
+        from crm.providers.demo import load_demo_providers
+
+        click.echo("  " + load_demo_providers(actor))
 
 
 def _demo_on_call(actor: Actor) -> None:
