@@ -138,6 +138,7 @@ class ProviderListView(SecureModelView):
 
     permission = Permission.VIEW_PROVIDERS
     can_create = can_edit = can_delete = False
+    column_display_actions = False  # the name opens the provider's page
     column_list = ("name", "regulator", "regulator_provider_id", "status", "contract_status")
     column_labels = {"regulator_provider_id": "Regulator id", "contract_status": "Contract"}
     column_searchable_list = ("name", "regulator_provider_id")
@@ -169,6 +170,7 @@ class LocationListView(SecureModelView):
 
     permission = Permission.VIEW_PROVIDERS
     can_create = can_edit = can_delete = False
+    column_display_actions = False  # the name opens the location's page
     column_list = (
         "name",
         "provider",
