@@ -18,6 +18,9 @@ ENGINE_KICK = "engine.kick"  # the same work as a tick, sent right after a commi
 PROVIDER_IMPORT = "providers.import"  # work through an uploaded directory CSV
 
 _PENDING = "crm_tasks_after_commit"
+# A delayed wake-up lives in the worker's memory (and Redis redelivers long ones after the
+# visibility timeout): seconds only, never a substitute for a due row (ARCHITECTURE.md rule 4).
+MAX_COUNTDOWN = 10.0
 
 
 def init_queue(app: Flask) -> Celery:
@@ -58,32 +61,41 @@ def init_queue(app: Flask) -> Celery:
 
 
 def enqueue_after_commit(
-    session: Session | scoped_session[Session], task_name: str, *args: Any
+    session: Session | scoped_session[Session],
+    task_name: str,
+    *args: Any,
+    countdown: float | None = None,
 ) -> None:
-    """Send ``task_name`` once the session's transaction commits; drop it on rollback."""
+    """Send ``task_name`` once the session's transaction commits; drop it on rollback.
+
+    ``countdown`` (seconds, at most ``MAX_COUNTDOWN``) delays a wake-up: the task waits in the
+    worker's memory, so only a few seconds are allowed; anything later belongs in a due row.
+    """
+    if countdown is not None and not 0 <= countdown <= MAX_COUNTDOWN:
+        raise ValueError(f"countdown must be between 0 and {MAX_COUNTDOWN} seconds")
     if isinstance(session, scoped_session):  # db.session: act on this context's Session
         session = session()
     if not session.in_transaction():
         # Without a transaction a rollback is a no-op that fires no event, and the task would
         # leak into whatever the session commits next.
         session.begin()
-    session.info.setdefault(_PENDING, []).append((task_name, args))
+    session.info.setdefault(_PENDING, []).append((task_name, args, countdown))
 
 
-def _send(task_name: str, args: tuple[Any, ...]) -> None:
+def _send(task_name: str, args: tuple[Any, ...], countdown: float | None) -> None:
     from flask import current_app
 
     celery: Celery = current_app.extensions["celery"]
     try:
-        celery.send_task(task_name, args=args, retry=False)
+        celery.send_task(task_name, args=args, retry=False, countdown=countdown)
     except Exception:  # a lost wake-up costs one tick: the due rows are in the database
         log.warning("could not enqueue %s; the next engine tick will pick it up", task_name)
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    for task_name, args in session.info.pop(_PENDING, []):
-        _send(task_name, args)
+    for task_name, args, countdown in session.info.pop(_PENDING, []):
+        _send(task_name, args, countdown)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -21,7 +21,7 @@ from crm import clock
 from crm.extensions import db
 from crm.health.models import Heartbeat
 from crm.health.services import record_heartbeat
-from crm.queue import ENGINE_TICK, enqueue_after_commit, init_queue
+from crm.queue import ENGINE_TICK, MAX_COUNTDOWN, enqueue_after_commit, init_queue
 
 pytestmark = pytest.mark.usefixtures("db_session")
 UNREACHABLE = "redis://127.0.0.1:1/0"
@@ -116,3 +116,15 @@ def test_unreachable_broker_does_not_undo_the_commit(
     stored = db.session.get(Heartbeat, "queue-test")
     assert stored is not None and stored.beat_at == moment
     assert broker.sent() == []
+
+
+def test_a_wake_up_is_delayed_by_seconds_at_most(broker: Broker) -> None:
+    """A delayed task waits in worker memory: seconds only; later work belongs in a due row."""
+    with pytest.raises(ValueError, match="countdown must be between 0 and"):
+        enqueue_after_commit(db.session, ENGINE_TICK, "late", countdown=MAX_COUNTDOWN + 1)
+    enqueue_after_commit(db.session, ENGINE_TICK, "soon", countdown=2)
+    db.session.commit()
+    assert broker.sent() == [(ENGINE_TICK, ["soon"])]
+    [raw] = broker.redis.lrange(broker.queue, 0, -1)
+    eta = datetime.fromisoformat(json.loads(raw)["headers"]["eta"])
+    assert 1 <= (eta - datetime.now(UTC)).total_seconds() <= 2
