@@ -25,9 +25,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+from tests.support.recorders import ProviderServer
 
 if TYPE_CHECKING:
     from crm.auth.models import User
@@ -236,8 +238,7 @@ class SmsRecorder:
         self.delay = delay
         self.received: list[Sms] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = ProviderServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -33,6 +33,16 @@ from aiosmtpd.controller import Controller
 
 from tests.support.servers import free_port
 
+
+class ProviderServer(ThreadingHTTPServer):
+    """A threaded HTTP server that, like a real provider, takes many connections at once: the
+    standard library's listen backlog of 5 resets some when the engine's sender threads all
+    connect together."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 TWILIO_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 
 
@@ -138,8 +148,7 @@ class HttpRecorder:
         return Handler
 
     def start(self) -> HttpRecorder:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
+        self._server = ProviderServer(("127.0.0.1", self.port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
