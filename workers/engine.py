@@ -16,7 +16,9 @@ def _channels() -> Channels:
 
 @shared_task(name=ENGINE_TICK)
 def tick() -> None:
-    run_tick(_channels())
+    # Looks one period ahead: the next item due before the next tick gets a kick timed for it.
+    period = current_app.config["CRM_SETTINGS"].engine_tick_seconds
+    run_tick(_channels(), look_ahead_seconds=float(period))
 
 
 @shared_task(name=ENGINE_KICK)

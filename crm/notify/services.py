@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -14,12 +15,50 @@ from crm import clock
 from crm.auth.models import User
 from crm.errors import DomainError
 from crm.extensions import db
-from crm.notify.channels import Channel, ChatWebhook, DeliveryError, Message, SmtpEmail, TwilioSms
+
+# Delivery lives in its own module; these names stay importable from the services.
+from crm.notify.delivery import (
+    MAX_ATTEMPTS,
+    SENDER_THREADS,
+    SENDING_TIMEOUT,
+    Channels,
+    Claimed,
+    Senders,
+    claim_due_messages,
+    claim_messages,
+    deliver,
+    deliver_claimed,
+    mark_stuck_messages_unknown,
+)
 from crm.notify.models import ContactMethod, OutboundMessage
 from crm.validation import check_webhook_url, normalise_email, normalise_phone
 
-MAX_ATTEMPTS = 3
-SENDING_TIMEOUT = timedelta(minutes=2)
+__all__ = [
+    "MAX_ATTEMPTS",
+    "SENDER_THREADS",
+    "SENDING_TIMEOUT",
+    "Channels",
+    "Claimed",
+    "Notice",
+    "Senders",
+    "claim_due_messages",
+    "claim_messages",
+    "contact_methods",
+    "contact_methods_for",
+    "deliver",
+    "deliver_claimed",
+    "mark_stuck_messages_unknown",
+    "notify_people",
+    "notify_person",
+    "queue_message",
+    "save_contact_method",
+]
+Method = tuple[str, str, int]  # channel, address, delay in minutes
+
+
+def _insert() -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both databases."""
+    return pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def queue_message(
@@ -39,10 +78,9 @@ def queue_message(
     One ``INSERT ... ON CONFLICT DO NOTHING`` (both databases): a concurrent tick that wrote
     the same key first simply wins, with no savepoint and no look-up first.
     """
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = clock.now()
     statement = (
-        insert(OutboundMessage)
+        _insert()(OutboundMessage)
         .values(
             idempotency_key=key,
             channel=channel,
@@ -63,15 +101,79 @@ def queue_message(
     return db.session.execute(statement).scalar() is not None
 
 
-def contact_methods(user: User) -> list[tuple[str, str, int]]:
+def _fallback(user: User) -> list[Method]:
+    return [("email", user.email, 0)] + ([("sms", user.phone, 0)] if user.phone else [])
+
+
+def contact_methods(user: User) -> list[Method]:
     """(channel, address, delay minutes) for a person, in their order; email as a fallback."""
-    rows = db.session.scalars(
-        select(ContactMethod)
-        .where(ContactMethod.user_id == user.id)
-        .order_by(ContactMethod.position, ContactMethod.id)
-    ).all()
-    methods = [(r.channel, r.address, r.delay_minutes) for r in rows]
-    return methods or [("email", user.email, 0)] + ([("sms", user.phone, 0)] if user.phone else [])
+    return contact_methods_for([user])[user.id]
+
+
+def contact_methods_for(users: Iterable[User]) -> dict[int, list[Method]]:
+    """``contact_methods`` of many people with one query, by user id."""
+    people = {user.id: user for user in users}
+    found: dict[int, list[Method]] = {}
+    if people:
+        rows = db.session.execute(
+            select(
+                ContactMethod.user_id,
+                ContactMethod.channel,
+                ContactMethod.address,
+                ContactMethod.delay_minutes,
+            )
+            .where(ContactMethod.user_id.in_(people))
+            .order_by(ContactMethod.user_id, ContactMethod.position, ContactMethod.id)
+        ).all()
+        for user_id, channel, address, delay in rows:
+            found.setdefault(user_id, []).append((channel, address, delay))
+    return {user_id: found.get(user_id) or _fallback(user) for user_id, user in people.items()}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing to tell one person on each of ``methods`` (their contact methods)."""
+
+    user_id: int
+    key: str
+    subject: str
+    body: str
+    methods: Sequence[Method]
+    page_id: int | None = None
+    reminder_id: int | None = None
+
+
+def notify_people(notices: Iterable[Notice]) -> None:
+    """Queue one message per contact method of each notice, for a whole batch at once: one
+    ``INSERT ... ON CONFLICT DO NOTHING`` on the idempotency key, run for every row."""
+    now = clock.now()
+    rows = [
+        {
+            "idempotency_key": f"{notice.key}:{notice.user_id}:{channel}:{address}",
+            "channel": channel,
+            "address": address,
+            "subject": notice.subject[:200],
+            "body": notice.body,
+            "user_id": notice.user_id,
+            "page_id": notice.page_id,
+            "reminder_id": notice.reminder_id,
+            "due_at": now + timedelta(minutes=delay),
+            "created_at": now,
+            "status": "pending",
+            "attempts": 0,
+        }
+        for notice in notices
+        for channel, address, delay in notice.methods
+    ]
+    if not rows:
+        return
+    statement = _insert()(OutboundMessage.__table__).on_conflict_do_nothing(
+        index_elements=["idempotency_key"]
+    )
+    # An executemany without RETURNING: psycopg pipelines it, SQLite runs it in-process. With
+    # RETURNING, SQLAlchemy would render one giant multi-row statement instead, which costs
+    # four times the CPU to build and parse (36 against 9 ms for 500 rows on PostgreSQL).
+    db.session.execute(statement, rows)
 
 
 def notify_person(
@@ -82,7 +184,7 @@ def notify_person(
     *,
     page_id: int | None = None,
     reminder_id: int | None = None,
-    methods: list[tuple[str, str, int]] | None = None,
+    methods: list[Method] | None = None,
 ) -> int:
     """Queue one message per contact method of ``user`` (``methods`` if the caller already
     looked them up); returns how many were new."""
@@ -151,115 +253,3 @@ def save_contact_method(
     )
     db.session.add(method)
     return method
-
-
-# --- delivery ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Channels:
-    """The configured adapters; ``hold`` keeps messages in the dev outbox instead of sending."""
-
-    by_name: dict[str, Channel]
-    hold: bool
-
-    @classmethod
-    def from_settings(cls, s: Any) -> Channels:
-        by_name: dict[str, Channel] = {
-            "email": SmtpEmail(
-                s.smtp_host,
-                s.smtp_port,
-                s.smtp_from,
-                s.smtp_username,
-                s.smtp_password,
-                s.smtp_starttls,
-            ),
-            "webhook": ChatWebhook(),
-        }
-        if s.sms_provider == "twilio":
-            by_name["sms"] = TwilioSms(
-                s.twilio_account_sid, s.twilio_auth_token, s.twilio_from, s.twilio_api_base
-            )
-        return cls(by_name, hold=s.notify_delivery == "dev_outbox")
-
-
-def claim_due_messages(limit: int = 100) -> list[int]:
-    """Claim due pending messages (pending → sending); each id is claimed by one caller only."""
-    now = clock.now()
-    query = (
-        select(OutboundMessage.id)
-        .where(OutboundMessage.status == "pending", OutboundMessage.due_at <= now)
-        .order_by(OutboundMessage.due_at)
-        .limit(limit)
-    )
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    claimed = []
-    for message_id in db.session.scalars(query).all():
-        result = db.session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == message_id, OutboundMessage.status == "pending")
-            .values(status="sending", claimed_at=now, attempts=OutboundMessage.attempts + 1)
-        )
-        if getattr(result, "rowcount", 0) == 1:
-            claimed.append(message_id)
-    return claimed
-
-
-def _hold_page_while_sending(message: OutboundMessage) -> bool:
-    """For a page's message: True (and the page row locked until commit) if still triggered.
-
-    The conditional UPDATE takes the page's row lock (the database lock on SQLite) for the
-    rest of this transaction, so an acknowledgement racing this send waits for it to finish:
-    nothing is sent after an acknowledgement commits.
-    """
-    if message.page_id is None:
-        return True
-    from crm.oncall.models import Page
-
-    result = db.session.execute(
-        update(Page)
-        .where(Page.id == message.page_id, Page.status == "triggered")
-        .values(last_notified_at=clock.now())
-    )
-    return getattr(result, "rowcount", 0) == 1
-
-
-def deliver(message_id: int, channels: Channels) -> str:
-    """Send one claimed message and record the outcome; returns the new status."""
-    message = db.session.get(OutboundMessage, message_id)
-    if message is None or message.status != "sending":
-        return "skipped"
-    if not _hold_page_while_sending(message):
-        message.status, message.error = "failed", "cancelled: page already acknowledged"
-        return message.status
-    if channels.hold:
-        message.status, message.provider_ref = "held", "dev-outbox"
-        return message.status
-    adapter = channels.by_name.get(message.channel)
-    if adapter is None:
-        message.status, message.error = "failed", f"no {message.channel} channel configured"
-        return message.status
-    try:
-        message.provider_ref = adapter.send(Message(message.address, message.subject, message.body))
-    except DeliveryError as exc:
-        message.error = str(exc)[:500]
-        if exc.transient and message.attempts < MAX_ATTEMPTS:
-            message.status = "pending"
-            message.due_at = clock.now() + timedelta(seconds=30 * message.attempts)
-        else:
-            message.status = "failed"
-        return message.status
-    message.status, message.sent_at = "sent", clock.now()
-    return message.status
-
-
-def mark_stuck_messages_unknown() -> int:
-    """Messages left ``sending`` by a crashed worker: their fate is unknown; never resend."""
-    cutoff = clock.now() - SENDING_TIMEOUT
-    result = db.session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.status == "sending", OutboundMessage.claimed_at < cutoff)
-        .values(status="unknown", error="worker stopped mid-send; not resent")
-    )
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,18 +1,20 @@
 """One engine tick: claim and act on everything due. Any number may run at once safely.
 
-Each phase runs in its own transaction; every claim is a compare-and-set on the row's status
+Each phase runs in its own transactions; every claim is a compare-and-set on the row's status
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL where rows are read for claiming), so overlapping
-ticks and several workers never act twice on one item. Messages are claimed and committed as
-``sending`` before the provider is called.
+ticks and several workers never act twice on one item. Messages are claimed (never more than
+the sender pool has free threads) and committed as ``sending`` before the provider is called,
+then sent concurrently, their outcomes written a batch at a time (``crm.oncall.dispatch``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 
 from crm import clock
 from crm.database import unit_of_work
@@ -20,14 +22,19 @@ from crm.extensions import db
 from crm.health.services import record_heartbeat
 from crm.notify import services as notify
 from crm.notify.models import OutboundMessage
-from crm.oncall import paging, reminders
+from crm.oncall import dispatch, paging, reminders
 from crm.oncall.models import Page, Reminder
+from crm.queue import ENGINE_KICK, MAX_COUNTDOWN, enqueue_after_commit
 
 AUDIT_LATENESS = timedelta(minutes=2)
-# A tick keeps working while there is due work, up to this long; overlapping ticks share the
-# load safely (every claim is compare-and-set), so a burst drains at the speed of the workers.
+# A tick keeps working while there is due work, up to this long (plus the batch in hand);
+# overlapping ticks share the load safely (every claim is compare-and-set), so a burst drains
+# at the speed of all the workers together.
 TICK_BUDGET_SECONDS = 20.0
-BATCH = 200
+PAGE_BATCH = 200
+REMINDER_BATCH = 500
+# A wake-up lands this long after the due time, so the item is due when the kick looks.
+WAKE_MARGIN_SECONDS = 0.1
 
 
 @dataclass
@@ -37,19 +44,56 @@ class TickReport:
     sent: dict[str, int] = field(default_factory=dict)
     stuck: int = 0
     late: int = 0
+    helpers: int = 0  # kicks sent so that idle workers join a backlog
+    wake_in: float | None = None  # seconds until the wake-up kick for the next due item
 
 
-def _send_due_messages(channels: notify.Channels, report: TickReport, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        # Claim each message just before its send: a crash then leaves only the send in
-        # flight 'sending' (later 'unknown'), not a whole batch claimed and never tried.
+@dataclass
+class _Tick:
+    channels: notify.Channels
+    senders: notify.Senders
+    deadline: float
+    report: TickReport = field(default_factory=TickReport)
+
+    def has_time(self) -> bool:
+        return time.monotonic() < self.deadline
+
+    def ask_for_help(self) -> None:
+        """A full batch means a backlog: one kick (after commit) brings an idle worker in."""
+        if not self.report.helpers:
+            enqueue_after_commit(db.session(), ENGINE_KICK)
+            self.report.helpers = 1
+
+    def count(self, statuses: Sequence[str]) -> None:
+        for status in statuses:
+            self.report.sent[status] = self.report.sent.get(status, 0) + 1
+
+
+def _send_due_messages(tick: _Tick) -> None:
+    tick.count(
+        dispatch.send_due_messages(tick.channels, tick.senders, tick.deadline, tick.ask_for_help)
+    )
+
+
+def _advance_pages(tick: _Tick) -> None:
+    while tick.has_time():
         with unit_of_work():
-            claimed = notify.claim_due_messages(limit=1)
-        if not claimed:
+            ran = paging.advance_due_pages(limit=PAGE_BATCH)
+        tick.report.steps += ran
+        if ran < PAGE_BATCH:
             return
+
+
+def _fire_reminders(tick: _Tick) -> None:
+    while tick.has_time():
         with unit_of_work():
-            status = notify.deliver(claimed[0], channels)
-        report.sent[status] = report.sent.get(status, 0) + 1
+            fired = reminders.fire_due_reminders(limit=REMINDER_BATCH)
+            if fired >= REMINDER_BATCH:
+                tick.ask_for_help()
+        tick.report.reminders += fired
+        if fired == 0:
+            return
+        _send_due_messages(tick)
 
 
 def run_tick(
@@ -57,31 +101,63 @@ def run_tick(
     *,
     heartbeat: bool = True,
     budget_seconds: float = TICK_BUDGET_SECONDS,
+    look_ahead_seconds: float = 0.0,
 ) -> TickReport:
-    """Pages first (people are waiting), then their messages, then reminders and theirs."""
-    deadline = time.monotonic() + budget_seconds
-    report = TickReport()
-    if heartbeat:
-        with unit_of_work():
-            record_heartbeat()
-    while time.monotonic() < deadline:
-        with unit_of_work():
-            ran = paging.advance_due_pages(limit=BATCH)
-        report.steps += ran
-        if ran < BATCH:
-            break
-    _send_due_messages(channels, report, deadline)
-    while time.monotonic() < deadline:
-        with unit_of_work():
-            fired = reminders.fire_due_reminders(limit=BATCH)
-        report.reminders += fired
-        if fired == 0:
-            break
-        _send_due_messages(channels, report, deadline)
+    """Pages first (people are waiting), then their messages, then reminders and theirs.
+
+    With ``look_ahead_seconds`` (beat's tick passes its period), the tick also sends a kick
+    timed for the first item falling due before the next tick, so it runs on time rather than
+    up to a period late.
+    """
+    with notify.Senders() as senders:
+        tick = _Tick(channels, senders, time.monotonic() + budget_seconds)
+        if heartbeat:
+            with unit_of_work():
+                record_heartbeat()
+        _advance_pages(tick)
+        _send_due_messages(tick)
+        _fire_reminders(tick)
+    report = tick.report
     with unit_of_work():
         report.stuck = notify.mark_stuck_messages_unknown()
         report.late = audit_lateness()
+        if look_ahead_seconds > 0:
+            report.wake_in = _wake_for_next_due(min(look_ahead_seconds, MAX_COUNTDOWN))
     return report
+
+
+def next_due_within(seconds: float) -> datetime | None:
+    """The first instant after now, within ``seconds``, at which something falls due."""
+    now = clock.now()
+    until = now + timedelta(seconds=seconds)
+    due = union_all(
+        select(Reminder.due_at.label("at")).where(
+            Reminder.status == "pending", Reminder.due_at > now, Reminder.due_at <= until
+        ),
+        select(Reminder.escalate_at).where(
+            Reminder.status == "notified", Reminder.escalate_at > now, Reminder.escalate_at <= until
+        ),
+        select(OutboundMessage.due_at).where(
+            OutboundMessage.status == "pending",
+            OutboundMessage.due_at > now,
+            OutboundMessage.due_at <= until,
+        ),
+        select(Page.next_step_at).where(
+            Page.status == "triggered", Page.next_step_at > now, Page.next_step_at <= until
+        ),
+    ).subquery()
+    first: datetime | None = db.session.scalar(select(func.min(due.c.at)))
+    return clock.as_utc(first) if first is not None else None
+
+
+def _wake_for_next_due(seconds: float) -> float | None:
+    first = next_due_within(seconds)
+    if first is None:
+        return None
+    wait = (first - clock.now()).total_seconds() + WAKE_MARGIN_SECONDS
+    wait = min(max(wait, 0.0), MAX_COUNTDOWN)
+    enqueue_after_commit(db.session(), ENGINE_KICK, countdown=wait)
+    return wait
 
 
 def count_late() -> int:

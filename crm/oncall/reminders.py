@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 
 from crm import clock
 from crm.auth.models import User
@@ -136,62 +137,106 @@ def route_new_callback(
 # --- the engine's part -------------------------------------------------------------------------
 
 
-def _claim(reminder: Reminder, from_status: str, to_status: str) -> bool:
+def _claim_escalation(reminder: Reminder) -> bool:
+    """Compare-and-set notified → escalated: only one tick pages for a reminder."""
     result = db.session.execute(
         update(Reminder)
-        .where(Reminder.id == reminder.id, Reminder.status == from_status)
-        .values(
-            status=to_status, **({"notified_at": clock.now()} if to_status == "notified" else {})
-        )
+        .where(Reminder.id == reminder.id, Reminder.status == "notified")
+        .values(status="escalated")
         # No in-session sync: "evaluate" scans every loaded Reminder per claim (O(n²) a batch).
         .execution_options(synchronize_session=False)
     )
     return getattr(result, "rowcount", 0) == 1
 
 
-def _summary(reminder: Reminder) -> str:
-    what = reminder.kind.replace("_", " ")
-    if reminder.lead_id:
-        from crm.intake.models import Lead
+def _what(kind: str) -> str:
+    return kind.replace("_", " ").capitalize()
 
-        lead = db.session.get(Lead, reminder.lead_id)
-        return f"{what.capitalize()} overdue for {lead.reference if lead else 'a lead'}"
-    return f"{what.capitalize()} overdue"
+
+def _summary(reminder: Reminder) -> str:
+    if reminder.lead_id:
+        reference = _references({reminder.lead_id}).get(reminder.lead_id, "a lead")
+        return f"{_what(reminder.kind)} overdue for {reference}"
+    return f"{_what(reminder.kind)} overdue"
+
+
+def _references(lead_ids: set[int]) -> dict[int, str]:
+    """Leads' references by id, with one query."""
+    if not lead_ids:
+        return {}
+    from crm.intake.models import Lead
+
+    rows = db.session.execute(select(Lead.id, Lead.reference).where(Lead.id.in_(lead_ids)))
+    return {lead_id: reference for lead_id, reference in rows}
+
+
+def _claim_due(limit: int, now: datetime) -> list[Any]:
+    """Claim up to ``limit`` due pending reminders (pending → notified) with one UPDATE.
+
+    The ids come from ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the UPDATE re-checks the status
+    (compare-and-set), so overlapping ticks never claim one reminder twice on either database.
+    """
+    table = cast(Table, Reminder.__table__)  # Core throughout: no ORM bulk-update overhead
+    due = skip_locked(
+        select(table.c.id)
+        .where(table.c.status == "pending", table.c.due_at <= now)
+        .order_by(table.c.due_at, table.c.id)
+        .limit(limit),
+        db.session(),
+    ).cte("due")
+    # MATERIALIZED: the locking LIMIT query runs exactly once. As a plain IN (subquery),
+    # PostgreSQL may re-run it for each row of a nested loop and claim far more than ``limit``.
+    due = due.prefix_with("MATERIALIZED")
+    return list(
+        db.session.execute(
+            update(table)
+            .where(table.c.id.in_(select(due.c.id)), table.c.status == "pending")
+            .values(status="notified", notified_at=now)
+            .returning(table.c.id, table.c.kind, table.c.owner_id, table.c.lead_id)
+        ).all()
+    )
+
+
+def _notify_owners(claimed: list[Any]) -> None:
+    """Tell each claimed reminder's active owner (not for callback_due: the queue shows those),
+    looking up owners, contact methods and leads once for the batch, queueing with one INSERT."""
+    wanted = [r for r in claimed if r.owner_id is not None and r.kind != "callback_due"]
+    if not wanted:
+        return
+    owners = db.session.scalars(
+        select(User).where(User.id.in_({r.owner_id for r in wanted}), User.active.is_(True))
+    ).all()
+    methods = notify.contact_methods_for(owners)
+    references = _references({r.lead_id for r in wanted if r.lead_id})
+    notices = []
+    for reminder in wanted:
+        if reminder.owner_id not in methods:
+            continue  # the owner has left: the page after the grace period reaches on-call
+        # The note may hold health details: messages carry only the reference and a link.
+        title = f"{_what(reminder.kind)} due"
+        link = ""
+        if reminder.lead_id:
+            title += f" for {references.get(reminder.lead_id, 'a lead')}"
+            link = links.lead_url(reminder.lead_id)
+        notices.append(
+            notify.Notice(
+                reminder.owner_id,
+                f"reminder:{reminder.id}",
+                title,
+                f"{title}.\n{link}".strip(),
+                methods[reminder.owner_id],
+                reminder_id=reminder.id,
+            )
+        )
+    notify.notify_people(notices)
 
 
 def fire_due_reminders(limit: int = 500) -> int:
     """Notify owners of due reminders; page on-call for those still open past their grace."""
     now = clock.now()
-    fired = 0
-    methods: dict[int, list[tuple[str, str, int]]] = {}  # contact methods per owner
-    due = db.session.scalars(
-        skip_locked(
-            select(Reminder)
-            .where(Reminder.status == "pending", Reminder.due_at <= now)
-            .order_by(Reminder.due_at)
-            .limit(limit),
-            db.session(),
-        )
-    ).all()
-    for reminder in due:
-        if not _claim(reminder, "pending", "notified"):
-            continue
-        owner = db.session.get(User, reminder.owner_id) if reminder.owner_id else None
-        if owner is not None and owner.active and reminder.kind != "callback_due":
-            # The note may hold health details: messages carry only the reference and a link.
-            title = _summary(reminder).replace(" overdue", " due")
-            link = links.lead_url(reminder.lead_id) if reminder.lead_id else ""
-            if owner.id not in methods:
-                methods[owner.id] = notify.contact_methods(owner)
-            notify.notify_person(
-                owner,
-                f"reminder:{reminder.id}",
-                title,
-                f"{title}.\n{link}".strip(),
-                reminder_id=reminder.id,
-                methods=methods[owner.id],
-            )
-        fired += 1
+    claimed = _claim_due(limit, now)
+    _notify_owners(claimed)
+    fired = len(claimed)
     overdue = db.session.scalars(
         skip_locked(
             select(Reminder)
@@ -203,7 +248,7 @@ def fire_due_reminders(limit: int = 500) -> int:
         )
     ).all()
     for reminder in overdue:
-        if not _claim(reminder, "notified", "escalated"):
+        if not _claim_escalation(reminder):
             continue
         subject = f"lead:{reminder.lead_id}" if reminder.lead_id else f"reminder:{reminder.id}"
         page = paging.trigger_page(subject, _summary(reminder), lead_id=reminder.lead_id)
