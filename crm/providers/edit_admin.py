@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
@@ -125,7 +125,8 @@ class ProviderEditView(SecureBaseView):
         return _Saved(saved_id, saved_name)
 
 
-class _Saved:
-    def __init__(self, id: int, name: str) -> None:
-        self.id = id
-        self.name = name
+class _Saved(NamedTuple):
+    """What a save leaves behind for the redirect, read before the commit expires the row."""
+
+    id: int
+    name: str
