@@ -55,7 +55,7 @@ from tests.support.servers import EmbeddedRedis
 
 REMINDERS = 200
 OWNERS = 6
-SMS_SECONDS = 0.2  # the provider's answer time: 200 sends on 2 × 16 threads take over a second
+SMS_SECONDS = 0.2  # the provider's answer time: 200 sends on two pools of 16 take over a second
 POOL = 2  # worker pool processes
 # Each process sends a claimed batch at once on its sender threads: at most this many sends
 # are in flight at any instant.
