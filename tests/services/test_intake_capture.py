@@ -361,7 +361,6 @@ def test_find_contact_prefers_the_phone_then_the_email() -> None:
     assert WEBSITE.user_id is None
 
 
-
 def test_a_key_s_last_use_is_kept_to_the_minute_so_requests_do_not_queue_on_its_row(
     staff: dict,
 ) -> None:
