@@ -30,6 +30,8 @@ from crm.providers import services, vocabulary
 from crm.providers.capacity import CapacityNote, capacity_note
 from crm.providers.forms import CapacityForm
 from crm.providers.models import Provider, ProviderLocation
+from crm.referrals.lifecycle import STATUS_LABELS
+from crm.referrals.queries import provider_history
 from crm.requestctx import current_actor
 
 CATEGORY = "Providers"
@@ -255,6 +257,8 @@ class DirectoryView(SecureBaseView):
             labels=LABELS,
             owned_label=vocabulary.OWNED_LABEL,
             can_manage=can(Permission.MANAGE_PROVIDERS),
+            history=provider_history(provider.id),
+            status_labels=STATUS_LABELS,
         )
 
     @expose("/locations/<int:location_id>/")

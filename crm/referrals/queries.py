@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from crm.extensions import db
+from crm.intake.models import Lead
 from crm.intake.queries import TimelineEntry, names_of
 from crm.providers.models import Provider, ProviderLocation
+from crm.referrals.candidates import ReferralRecord, record_for_provider
 from crm.referrals.lifecycle import FINAL, NEXT, STATUS_LABELS, ReferralStatus
 from crm.referrals.models import Presentation, PresentedOption, Referral, ReferralEvent
 
@@ -25,6 +27,37 @@ class ReferralRow:
     referral: Referral
     clinic: str
     owned_or_affiliated: bool
+
+
+@dataclass(frozen=True)
+class ProviderReferral:
+    referral: Referral
+    lead_reference: str
+    location: str
+
+
+@dataclass(frozen=True)
+class ProviderHistory:
+    """What the provider page shows of the referrals sent to the provider's locations."""
+
+    record: ReferralRecord
+    recent: list[ProviderReferral]
+
+
+def provider_history(provider_id: int, limit: int = 10) -> ProviderHistory:
+    """The provider's referral record and its latest referrals, in two queries."""
+    rows = db.session.execute(
+        select(Referral, Lead.reference, ProviderLocation.name)
+        .join(ProviderLocation, ProviderLocation.id == Referral.location_id)
+        .join(Lead, Lead.id == Referral.lead_id)
+        .where(ProviderLocation.provider_id == provider_id)
+        .order_by(Referral.sent_at.desc(), Referral.id.desc())
+        .limit(limit)
+    ).all()
+    return ProviderHistory(
+        record_for_provider(provider_id),
+        [ProviderReferral(referral, reference, location) for referral, reference, location in rows],
+    )
 
 
 def clinic_names(location_ids: set[int]) -> dict[int, tuple[str, bool]]:

@@ -108,6 +108,10 @@ def test_presenting_then_referring_then_recording_the_answer(client, setting):
     assert 'data-testid="referral-status">accepted' in ok.get_data(as_text=True)
     listing = _page(client, "/admin/referrals/")
     assert lead.reference in listing and "Dales Recovery" in listing
+    provider_page = _page(client, f"/admin/directory/providers/{setting['dales'].provider_id}/")
+    assert "1 sent · 1 accepted · 0 declined · 0 admitted" in provider_page
+    assert provider_page.count('data-testid="provider-referral"') == 1
+    assert lead.reference in provider_page and f"/admin/referrals/{referral.id}/" in provider_page
 
 
 def test_a_lead_without_a_completed_assessment_is_sent_back_with_why(client, staff):
