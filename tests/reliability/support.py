@@ -230,8 +230,10 @@ class Sms:
 class SmsRecorder:
     """Twilio's ``POST /2010-04-01/Accounts/{sid}/Messages.json`` on 127.0.0.1.
 
-    Records a message when the request arrives (that is when a real provider has it), then
-    waits ``delay`` seconds before answering 201, so a batch of sends takes a while.
+    Records a message when the whole request has arrived (that is when a real provider has it),
+    then waits ``delay`` seconds before answering 201, so a batch of sends takes a while. A
+    request cut short (its sender killed mid-write) or without ``To`` and ``Body`` sends nothing,
+    as with the real provider.
     """
 
     def __init__(self, delay: float = 0.0) -> None:
@@ -254,9 +256,17 @@ class SmsRecorder:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    # The sender died between the headers and the whole body: a real provider
+                    # never sees a complete request, so it sends no SMS.
+                    return
+                form = urllib.parse.parse_qs(raw.decode())
                 if self.path != expected_path:
                     self._answer(404, {"message": "unknown path"})
+                    return
+                if not form.get("To") or not form.get("Body"):
+                    self._answer(400, {"message": "A 'To' and a 'Body' are required."})
                     return
                 sms = Sms(
                     time.monotonic(),
