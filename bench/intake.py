@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from bench import bare, load, seed
 from bench.pages import intake_body, issue_key, time_pages
 from config import load_settings
-from crm.app import create_app
+from crm.app import create_app, settle_startup_objects
 from crm.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_database(args.database_url)
     env = server_env(args.database_url, args.redis_url)
     app = create_app(load_settings(env))
+    settle_startup_objects()  # as wsgi.py does in the serving process
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.intake " + " ".join(sys.argv[1:] if argv is None else argv),

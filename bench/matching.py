@@ -37,7 +37,7 @@ from bench.pages import intake_body
 from bench.sqlcapture import count_statements
 from config import load_settings
 from crm import clock
-from crm.app import create_app
+from crm.app import create_app, settle_startup_objects
 from crm.database import unit_of_work
 from crm.extensions import db
 from crm.intake import pipeline, services
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "LOG_LEVEL": "WARNING",
     }
     app = create_app(load_settings(env))
+    settle_startup_objects()  # as wsgi.py does in the serving process
     _say(f"seeding {args.locations:,} locations in {args.database_url.rsplit('/', 1)[-1]}")
     seed_network(app, args.locations)
     lead_id = story_lead(app)

@@ -160,8 +160,10 @@ def candidate(rng: random.Random, location_id: int) -> Candidate:
 
 
 def network(size: int, seed: int = 5) -> list[Candidate]:
+    """In (name, id) order, as ``crm.referrals.candidates.load_candidates`` keeps the directory."""
     rng = random.Random(seed)
-    return [candidate(rng, i) for i in range(1, size + 1)]
+    made = [candidate(rng, i) for i in range(1, size + 1)]
+    return sorted(made, key=lambda c: (c.name, c.location_id))
 
 
 def time_rank(needs: Needs, candidates: list[Candidate], runs: int, warmups: int) -> dict[str, Any]:

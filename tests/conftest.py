@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
@@ -28,6 +29,12 @@ from crm.referrals import candidates
 from tests.support.servers import EmbeddedRedis
 
 PASSWORD = "correct horse battery staple"
+
+# Property tests check what comes out, never how fast: no per-example deadline (Hypothesis's
+# default 200 ms failed a matching property on a slow, busy machine). Its "ci" profile, used
+# when CI is set, has none either.
+hypothesis.settings.register_profile("local", deadline=None)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 
 def _database_url(tmp_root: Path) -> str:

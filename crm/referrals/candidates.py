@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -213,6 +214,7 @@ def load_candidates(location_ids: Iterable[int] | None = None) -> list[Candidate
     cached = _cache.get("all")
     if cached is not None and cached[0] == version:
         return cached[1]
-    candidates = _read(None)
+    # Kept in the (name, id) order ``rank`` sorts by, so its sort has nothing to move.
+    candidates = sorted(_read(None), key=attrgetter("name", "location_id"))
     _cache["all"] = (version, candidates)
     return candidates

@@ -278,3 +278,17 @@ def test_matching_imports_only_the_standard_library_and_itself() -> None:
         assert not any(name == "crm.fees" or name.startswith("crm.fees.") for name in imports)
         outside = {n for n in imports if n.split(".")[0] not in sys.stdlib_module_names} - own
         assert outside == set(), (module.__name__, outside)
+
+
+def test_the_match_page_gets_each_exclusion_reason_with_its_first_clinics_and_its_count() -> None:
+    from crm.referrals.admin import excluded_by_reason
+
+    closed = [clinic(i, f"Closed {i:02}", status="closed") for i in range(1, 8)]
+    far = [clinic(i, f"Far {i}", point=north_of_leeds(200)) for i in range(20, 23)]
+    matches = rank(story_needs(), closed + far, SETTINGS)
+    groups = excluded_by_reason([m for m in matches if not m.eligible], shown=5)
+    assert [(reason, len(shown), count) for reason, shown, count in groups] == [
+        ("status", 5, 7),
+        ("distance", 3, 3),
+    ]
+    assert [m.candidate.name for m in groups[0][1]] == [f"Closed {i:02}" for i in range(1, 6)]
