@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     _say(f"ranking {args.locations:,} locations in-process")
     network = matching_rank.network(args.locations)
+    report["reference_ms"] = matching_rank.reference_ms()
     report["rank"] = {
         "story": matching_rank.time_rank(matching_rank.STORY, network, args.samples, 20),
         "broad": matching_rank.time_rank(matching_rank.BROAD, network, args.samples, 20),
@@ -270,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_report(report: dict[str, Any]) -> None:
     r, m = report["rank"], report["match_page"]
     _say(f"\nMatching benchmark: {report['locations']:,} locations, {report['date']}")
+    _say(f"host reference (1,000,000 additions in pure Python): {report['reference_ms']} ms")
     _say(f"{'':<34}{'median ms':>10}{'p95 ms':>10}  target")
     for name in ("story", "broad"):
         f = r[name]

@@ -166,6 +166,23 @@ def network(size: int, seed: int = 5) -> list[Candidate]:
     return sorted(made, key=lambda c: (c.name, c.location_id))
 
 
+def reference_ms(runs: int = 5) -> float:
+    """The host's pure-Python speed: median ms for a fixed loop of 1,000,000 additions.
+
+    ``rank`` is CPU-bound Python, so its time scales with this; printed beside it so runs on
+    hosts of different speed can be compared (``rank`` median / reference is the portable
+    figure).
+    """
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        samples.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(samples), 1)
+
+
 def time_rank(needs: Needs, candidates: list[Candidate], runs: int, warmups: int) -> dict[str, Any]:
     settings = MatchSettings(now=NOW)
     for _ in range(warmups):
@@ -201,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         "target_median_ms": 50,
     }
     print(f"rank() over {args.locations} locations, {args.runs} runs after {args.warmups} warm-ups")
+    report["reference_ms"] = reference_ms()
+    print(f"  host reference: 1,000,000 additions in {report['reference_ms']} ms")
     for label, needs in (("story", STORY), ("broad", BROAD)):
         figures = time_rank(needs, candidates, args.runs, args.warmups)
         report[label] = figures
