@@ -183,6 +183,16 @@ def test_from_match_to_discharged(tabs: Tabs, live_server: LiveServer, console: 
     expect(history).to_have_count(5)
     screenshot(page, "referral-3-discharged")
 
+    page.get_by_test_id("clinic-link").click()
+    page.get_by_role("link", name="Dales Recovery Ltd").first.click()
+    expect(page.get_by_test_id("provider-referral-record")).to_contain_text(
+        "1 sent · 1 accepted · 0 declined · 1 admitted"
+    )
+    expect(page.get_by_test_id("provider-referral")).to_contain_text(reference)
+    screenshot(page, "referral-4-provider-history")
+    page.go_back()
+    page.go_back()
+
     page.get_by_role("link", name=f"Lead {reference}").click()
     expect(page.get_by_test_id("lead-stage")).to_have_text("admitted")
     expect(page.get_by_test_id("lead-referrals")).to_contain_text("discharged")
