@@ -7,7 +7,6 @@ A draft may leave fields empty; ``missing_for_completion`` says what completing 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,9 +23,9 @@ from crm.intake.vocabulary import (
     USAGE_DURATIONS,
     USAGE_FREQUENCIES,
 )
+from crm.providers.geography import normalise_postcode
 from crm.validation import clean_text
 
-_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
 CHOICES: dict[str, Mapping[str, str]] = {
     "primary_substance": SUBSTANCES,
     "usage_duration": USAGE_DURATIONS,
@@ -66,15 +65,6 @@ class AssessmentInvalid(ValueError):
     def __init__(self, field_errors: dict[str, list[str]]) -> None:
         super().__init__("The assessment has errors.")
         self.field_errors = field_errors
-
-
-def normalise_postcode(value: str) -> str:
-    """A UK postcode in canonical form (``LS1 4AP``); ValueError otherwise."""
-    compact = re.sub(r"\s+", "", value.upper())
-    match = _POSTCODE.match(compact)
-    if not match:
-        raise ValueError("Enter a UK postcode, like LS1 4AP.")
-    return f"{match.group(1)} {match.group(2)}"
 
 
 def _as_list(value: Any) -> list[str]:

@@ -163,6 +163,13 @@ def test_bad_postcodes_are_refused(bad: str) -> None:
     }
 
 
+def test_a_postcode_in_an_area_that_does_not_exist_is_refused_with_the_area_named() -> None:
+    # One normaliser for clients and clinics: an assessment in area "QQ" would otherwise be
+    # accepted and then match with its distance unknown.
+    message = "QQ is not a UK postcode area. Enter a UK postcode, like LS1 4AP."
+    assert errors_for({"home_postcode": "QQ1 1AA"}) == {"home_postcode": [message]}
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -274,7 +281,8 @@ def test_normalise_postcode_gives_canonical_form_or_a_clear_error(typed: str) ->
     try:
         canonical = normalise_postcode(typed)
     except ValueError as exc:
-        assert str(exc) == "Enter a UK postcode, like LS1 4AP."
+        # The shape is wrong, or the area does not exist ("QQ is not a UK postcode area. …").
+        assert str(exc).endswith("Enter a UK postcode, like LS1 4AP.")
         return
     outward, inward = canonical.split(" ")
     assert 2 <= len(outward) <= 4 and len(inward) == 3
