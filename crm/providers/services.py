@@ -6,7 +6,7 @@ nothing written) and audited. Services flush, never commit: the boundary does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -29,6 +29,12 @@ def london_today() -> date:
 
 def _invalid(exc: rules.RecordInvalid) -> DomainError:
     return DomainError("Check the highlighted fields.", field_errors=exc.field_errors)
+
+
+def _audit_edit(actor: Actor, object_type: str, object_id: int, fields: Iterable[str]) -> None:
+    """Audit an edit: which fields changed, never their values."""
+    detail = "changed: " + ", ".join(fields)
+    record_audit_event(actor, "update", object_type=object_type, object_id=object_id, detail=detail)
 
 
 def get_provider(provider_id: int) -> Provider:
@@ -81,13 +87,7 @@ def update_provider(provider_id: int, values: Mapping[str, Any], actor: Actor) -
     changed = rules.changed_fields(before, clean)
     if changed:
         _assign(provider, clean, changed)
-        record_audit_event(
-            actor,
-            "update",
-            object_type="providers",
-            object_id=provider.id,
-            detail="changed: " + ", ".join(changed),
-        )
+        _audit_edit(actor, "providers", provider.id, changed)
     return provider
 
 
@@ -111,13 +111,7 @@ def update_location(location_id: int, values: Mapping[str, Any], actor: Actor) -
     changed = rules.changed_fields(before, clean)
     if changed:
         _assign(location, clean, changed)
-        record_audit_event(
-            actor,
-            "update",
-            object_type="provider_locations",
-            object_id=location.id,
-            detail="changed: " + ", ".join(changed),
-        )
+        _audit_edit(actor, "provider_locations", location.id, changed)
     return location
 
 

@@ -19,6 +19,7 @@ from crm.oncall.wallclock import local_date
 from crm.privacy.models import DisclosureRecord
 from crm.privacy.services import Actor, record_audit_event
 from crm.providers.models import ProviderLocation
+from crm.providers.services import get_location
 from crm.referrals.lifecycle import (
     FINAL,
     STATUS_LABELS,
@@ -43,13 +44,6 @@ def _option(option_id: int) -> PresentedOption:
     if option is None:
         raise DomainError("No such presented option.", ErrorKind.NOT_FOUND)
     return option
-
-
-def _location(location_id: int) -> ProviderLocation:
-    location = db.session.get(ProviderLocation, location_id)
-    if location is None:
-        raise DomainError("No such clinic.", ErrorKind.NOT_FOUND)
-    return location
 
 
 def _check_can_refer(lead: Lead, option: PresentedOption, location: ProviderLocation) -> str:
@@ -122,7 +116,7 @@ def refer(option_id: int, actor: Actor) -> Referral:
     """Send the lead to a presented clinic: the summary goes by email and is kept."""
     option = _option(option_id)
     lead = pipeline.get_lead(option.lead_id)
-    location = _location(option.location_id)
+    location = get_location(option.location_id)
     address = _check_can_refer(lead, option, location)
     subject, body = _summary(lead, option, location, actor)
     now = clock.now()
@@ -199,7 +193,7 @@ def move_referral(referral_id: int, move: MoveRequest, actor: Actor) -> Referral
         raise DomainError(str(exc)) from None
     _apply(referral, change, actor)
     lead = pipeline.get_lead(referral.lead_id)
-    location = _location(referral.location_id)
+    location = get_location(referral.location_id)
     _reminders_after(referral, change, lead, actor)
     label = STATUS_LABELS[change.to_status].lower()
     _follow(lead, actor, f"Referral to {location.provider.name} — {location.name}: {label}")
