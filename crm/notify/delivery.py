@@ -26,7 +26,15 @@ from sqlalchemy import Table, bindparam, func, select, text, update
 from crm import clock
 from crm.database import UTCDateTime, skip_locked
 from crm.extensions import db
-from crm.notify.channels import Channel, ChatWebhook, DeliveryError, Message, SmtpEmail, TwilioSms
+from crm.notify.channels import (
+    Channel,
+    ChatWebhook,
+    Connections,
+    DeliveryError,
+    Message,
+    SmtpEmail,
+    TwilioSms,
+)
 from crm.notify.models import OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -90,26 +98,29 @@ class Outcome:
 
 
 class Senders:
-    """A small pool of threads for provider calls. Each call opens its own connection (the
-    adapters keep no shared state), so the threads need no locks."""
+    """A small pool of threads for provider calls, sharing keep-alive HTTP connections
+    (``crm.notify.channels.Connections``, which locks its own state); closing the pool closes
+    them."""
 
     def __init__(self, threads: int = SENDER_THREADS) -> None:
         self.threads = threads
+        self.connections = Connections()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="notify-send")
 
     def submit(self, channel: Channel, message: Message) -> Future[str | Exception]:
         """Start one send; its future holds the provider reference or the exception raised."""
-        return self._pool.submit(_attempt, channel, message)
+        return self._pool.submit(_attempt, channel, message, self.connections)
 
     def send_all(self, jobs: Sequence[tuple[Channel, Message]]) -> list[str | Exception]:
         """Each job's provider reference, or the exception its send raised; in job order."""
         if len(jobs) == 1:
-            return [_attempt(*jobs[0])]
+            return [_attempt(*jobs[0], self.connections)]
         futures = [self.submit(channel, message) for channel, message in jobs]
         return [future.result() for future in futures]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self.connections.close()
 
     def __enter__(self) -> Senders:
         return self
@@ -124,9 +135,11 @@ def _messages() -> Table:
     return cast(Table, OutboundMessage.__table__)
 
 
-def _attempt(channel: Channel, message: Message) -> str | Exception:
+def _attempt(
+    channel: Channel, message: Message, connections: Connections | None = None
+) -> str | Exception:
     try:
-        return channel.send(message)
+        return channel.send(message, connections)
     except Exception as exc:  # recorded per message: one bad send must not lose the batch
         return exc
 
@@ -211,6 +224,8 @@ def _failure(message: Claimed, exc: Exception) -> Outcome:
         # A fault of ours after the call began: it may have reached the provider. Never resent.
         log.exception("unexpected error sending message %s", message.id, exc_info=exc)
         return Outcome("unknown", error=f"unexpected error: {exc}"[:500])
+    if exc.maybe_sent:  # no answer: it may have reached the provider. Never resent.
+        return Outcome("unknown", error=str(exc)[:500])
     if exc.transient and message.attempts < MAX_ATTEMPTS:
         retry_at = clock.now() + timedelta(seconds=30 * message.attempts)
         return Outcome("pending", error=str(exc)[:500], due_at=retry_at)

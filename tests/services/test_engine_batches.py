@@ -241,7 +241,7 @@ class BrokenSms:
     def __init__(self) -> None:
         self.calls = 0
 
-    def send(self, message: Message) -> str:
+    def send(self, message: Message, connections: object = None) -> str:
         self.calls += 1
         raise KeyError("sid")
 

@@ -288,7 +288,7 @@ class BlockingSms:
         self.sent: list[Message] = []
         self.returned_at: datetime | None = None
 
-    def send(self, message: Message) -> str:
+    def send(self, message: Message, connections: object = None) -> str:
         self.entered.set()
         assert self.release.wait(timeout=30), "the test never released the send"
         self.sent.append(message)
