@@ -179,6 +179,11 @@ def claim_messages(limit: int = SENDER_THREADS) -> list[Claimed]:
             table.c.due_at,
         )
     ).all()
+    return _claimed(rows)
+
+
+def _claimed(rows: Sequence[Any]) -> list[Claimed]:
+    """Claimed rows in due order (RETURNING keeps no order)."""
     rows = sorted(rows, key=lambda row: (row.due_at, row.id))
     return [
         Claimed(r.id, r.channel, r.address, r.subject, r.body, r.attempts, r.page_id) for r in rows
@@ -300,18 +305,7 @@ def record_outcomes(outcomes: dict[int, Outcome]) -> None:
     if not outcomes:
         return
     if db.session.get_bind().dialect.name == "postgresql":
-        values = outcomes.values()
-        db.session.execute(
-            _RECORD_ON_POSTGRESQL,
-            {
-                "ids": list(outcomes),
-                "statuses": [o.status for o in values],
-                "refs": [o.provider_ref for o in values],
-                "errors": [o.error for o in values],
-                "sent": [o.sent_at for o in values],
-                "due": [o.due_at for o in values],
-            },
-        )
+        db.session.execute(_RECORD_ON_POSTGRESQL, _outcome_arrays(outcomes))
         return
     table = _messages()
     when = UTCDateTime()
@@ -340,6 +334,57 @@ def record_outcomes(outcomes: dict[int, Outcome]) -> None:
             for message_id, o in outcomes.items()
         ],
     )
+
+
+# PostgreSQL: the finished outcomes written and the next messages claimed in one statement (one
+# round trip for both). The two sets of rows are apart (``sending`` against ``pending``), and a
+# retry the outcomes make ``pending`` again is due later, so the claim cannot take it back.
+_REFILL_ON_POSTGRESQL = text(
+    "WITH recorded AS (UPDATE outbound_messages AS m SET status = o.status,"
+    " provider_ref = coalesce(o.provider_ref, m.provider_ref),"
+    " error = coalesce(o.error, m.error),"
+    " sent_at = coalesce(o.sent_at, m.sent_at),"
+    " due_at = coalesce(o.due_at, m.due_at)"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]),"
+    " CAST(:refs AS varchar[]), CAST(:errors AS varchar[]),"
+    " CAST(:sent AS timestamptz[]), CAST(:due AS timestamptz[]))"
+    " AS o(id, status, provider_ref, error, sent_at, due_at)"
+    " WHERE m.id = o.id AND m.status = 'sending' RETURNING m.id),"
+    " due AS MATERIALIZED (SELECT id FROM outbound_messages"
+    " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"
+    " FOR UPDATE SKIP LOCKED)"
+    " UPDATE outbound_messages AS t SET status = 'sending', claimed_at = :now,"
+    " attempts = t.attempts + 1 FROM due WHERE t.id = due.id AND t.status = 'pending'"
+    " RETURNING t.id, t.channel, t.address, t.subject, t.body, t.attempts, t.page_id, t.due_at"
+)
+
+
+def _outcome_arrays(outcomes: dict[int, Outcome]) -> dict[str, list[Any]]:
+    values = outcomes.values()
+    return {
+        "ids": list(outcomes),
+        "statuses": [o.status for o in values],
+        "refs": [o.provider_ref for o in values],
+        "errors": [o.error for o in values],
+        "sent": [o.sent_at for o in values],
+        "due": [o.due_at for o in values],
+    }
+
+
+def record_and_claim(outcomes: dict[int, Outcome], limit: int) -> list[Claimed]:
+    """Write ``outcomes`` and claim up to ``limit`` due messages, in the caller's transaction:
+    one statement on PostgreSQL, ``record_outcomes`` then ``claim_messages`` elsewhere."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        record_outcomes(outcomes)
+        return claim_messages(limit) if limit else []
+    if not limit:
+        record_outcomes(outcomes)
+        return []
+    rows = db.session.execute(
+        _REFILL_ON_POSTGRESQL,
+        {**_outcome_arrays(outcomes), "now": clock.now(), "limit": limit},
+    ).all()
+    return _claimed(rows)
 
 
 def deliver(message_id: int, channels: Channels) -> str:
