@@ -45,7 +45,8 @@ class OutboundMessage(Base):
             "status IN ('pending', 'sending', 'sent', 'failed', 'unknown', 'held')",
             name="status_known",
         ),
-        Index("ix_outbound_messages_due", "status", "due_at"),
+        # The claim's order (due_at, id) straight from the index: no sort of every due row.
+        Index("ix_outbound_messages_due", "status", "due_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -185,7 +185,7 @@ class Reminder(Base):
     __table_args__ = (
         CheckConstraint(f"kind IN {REMINDER_KINDS!r}", name="kind_known"),
         CheckConstraint(f"status IN {REMINDER_STATUSES!r}", name="status_known"),
-        Index("ix_reminders_due", "status", "due_at"),
+        Index("ix_reminders_due", "status", "due_at", "id"),  # the claim's order, no sort
         Index("ix_reminders_escalation", "status", "escalate_at"),
         Index("ix_reminders_lead_kind", "lead_id", "kind", "status"),
     )
