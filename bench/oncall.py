@@ -281,7 +281,12 @@ def measure_page_latency(app: Any, recorder: Recorder, requests: int) -> list[fl
 
 
 def measure_reminder_lateness(
-    app: Any, recorder: Recorder, owners: list[int], count: int, groups: dict[str, int]
+    app: Any,
+    recorder: Recorder,
+    owners: list[int],
+    count: int,
+    groups: dict[str, int],
+    hogs: int = 0,
 ) -> tuple[list[float], dict[str, float]]:
     """Insert ``count`` follow-ups due in one minute; lateness = SMS arrival minus due time.
     Also the CPU each component used from just before the burst to its last message."""
@@ -312,9 +317,17 @@ def measure_reminder_lateness(
     due_epoch = due.timestamp()
     print(f"  {count} reminders due at {due:%H:%M:%S} UTC; waiting for them...")
     time.sleep(max(0.0, due_epoch - time.time() - 1))
+    # Busy loops competing for the CPU during the burst: a host with less of it to spare.
+    busy = [
+        _start([sys.executable, "-c", "while True: pass"], dict(os.environ)) for _ in range(hogs)
+    ]
+    groups = {**groups, **{f"busy loop {i + 1}": proc.pid for i, proc in enumerate(busy)}}
     cpu_before = _cpu_seconds(groups)
-    _wait_for(lambda: len(recorder.arrivals) - before >= count, 600)
-    cpu_after = _cpu_seconds(groups)
+    try:
+        _wait_for(lambda: len(recorder.arrivals) - before >= count, 600)
+        cpu_after = _cpu_seconds(groups)
+    finally:
+        _stop(busy)
     arrivals = [t for t, _ in recorder.arrivals[before:]]
     cpu = {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after}
     return [max(0.0, t - due_epoch) for t in arrivals], cpu
@@ -327,6 +340,12 @@ def main() -> int:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--busy-loops",
+        type=int,
+        default=0,
+        help="CPU-bound processes competing with the engine during the burst (a busier host)",
+    )
     args = parser.parse_args()
 
     reference = reference_ms()  # the host's speed, measured while nothing else runs
@@ -382,7 +401,12 @@ def main() -> int:
         latencies = measure_page_latency(app, recorder, args.requests)
         print(f"Reminder burst ({args.reminders} due in the same minute):")
         lateness, cpu = measure_reminder_lateness(
-            app, recorder, owners, args.reminders, {"worker": procs[0].pid, "beat": procs[1].pid}
+            app,
+            recorder,
+            owners,
+            args.reminders,
+            {"worker": procs[0].pid, "beat": procs[1].pid},
+            args.busy_loops,
         )
     finally:
         _stop(procs)
@@ -390,6 +414,7 @@ def main() -> int:
     result = {
         "date": date.today().isoformat(),
         "worker_concurrency": args.concurrency,
+        "busy_loops_during_burst": args.busy_loops,
         "page_latency_s": {
             "n": len(latencies),
             "median": statistics.median(latencies),
