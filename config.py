@@ -125,10 +125,6 @@ class Settings:
     def is_development(self) -> bool:
         return self.env == "development"
 
-    def worker_config(self) -> dict[str, Any]:
-        """What a Celery worker's app changes in ``flask_config``: prepared statements."""
-        return {"SQLALCHEMY_ENGINE_OPTIONS": _engine_options(self.database_url, prepared=True)}
-
     def flask_config(self) -> dict[str, Any]:
         """The Flask ``app.config`` mapping for these settings."""
         return {
@@ -153,15 +149,12 @@ class Settings:
         }
 
 
-def _engine_options(database_url: str, *, prepared: bool = False) -> dict[str, Any]:
+def _engine_options(database_url: str) -> dict[str, Any]:
     options: dict[str, Any] = {"pool_pre_ping": True}
     if database_url.startswith("postgresql"):
-        # Web processes: no server-side prepared statements. After five runs of one statement
-        # PostgreSQL may plan it once for any parameters, and a search then ignores how rare
-        # its term is. Workers (``worker_config``) run no searches but the engine's few
-        # statements thousands of times a burst: prepared after five runs, PostgreSQL skips
-        # parsing and planning them (a fifth of its CPU in bench/oncall.py's burst).
-        options["connect_args"] = {"prepare_threshold": 5 if prepared else None}
+        # No server-side prepared statements: after five runs of one statement PostgreSQL may
+        # plan it once for any parameters, and a search then ignores how rare its term is.
+        options["connect_args"] = {"prepare_threshold": None}
     return options
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -104,11 +104,52 @@ def insert_or_ignore(session: Session | scoped_session[Any], model: Any, **value
     return session.execute(statement).scalar() is not None
 
 
-def skip_locked(query: Any, session: Session) -> Any:
+def skip_locked(query: Any, session: Session | scoped_session[Any]) -> Any:
     """On PostgreSQL, lock the rows read for claiming and skip rows another worker holds."""
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
+
+
+def claim_due(
+    session: Session | scoped_session[Any],
+    table: Any,
+    due_column: Any,
+    now: datetime,
+    limit: int,
+    values: dict[str, Any],
+    returning: Sequence[Any],
+) -> list[Any]:
+    """Claim up to ``limit`` ``pending`` rows of ``table`` due by ``now`` (``due_column``, then
+    id: oldest first) with one UPDATE setting ``values``; the claimed rows' ``returning``.
+
+    The ids come from ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and the UPDATE re-checks the
+    status (compare-and-set), so overlapping claims never take one row twice on either
+    database. MATERIALIZED: the locking LIMIT query runs exactly once (as a plain
+    ``IN (subquery)`` PostgreSQL may re-run it for each row of a nested loop and claim far more
+    than ``limit``). The index on (status, due column, id) yields the rows in claim order.
+    """
+    from sqlalchemy import select, update
+
+    due = (
+        skip_locked(
+            select(table.c.id)
+            .where(table.c.status == "pending", due_column <= now)
+            .order_by(due_column, table.c.id)
+            .limit(limit),
+            session,
+        )
+        .cte("due")
+        .prefix_with("MATERIALIZED")
+    )
+    return list(
+        session.execute(
+            update(table)
+            .where(table.c.id == due.c.id, table.c.status == "pending")
+            .values(**values)
+            .returning(*returning, due_column)
+        ).all()
+    )
 
 
 def configure_sqlite(engine: Any) -> None:

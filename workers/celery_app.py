@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from celery import Celery
 
-from config import load_settings
 from crm.app import create_app
 from workers.schedule import beat_schedule
 
-settings = load_settings()
-flask_app = create_app(settings, **settings.worker_config())
+flask_app = create_app()
 celery_app: Celery = flask_app.extensions["celery"]
 celery_app.conf.beat_schedule = beat_schedule(flask_app.config["CRM_SETTINGS"].engine_tick_seconds)
 celery_app.conf.include = ["workers.engine", "workers.providers"]

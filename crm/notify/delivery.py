@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy import Table, bindparam, func, text, update
 
 from crm import clock
-from crm.database import UTCDateTime, skip_locked
+from crm.database import UTCDateTime, claim_due
 from crm.extensions import db
 from crm.notify.channels import (
     Channel,
@@ -145,30 +145,20 @@ def _attempt(
 
 
 def claim_messages(limit: int = SENDER_THREADS) -> list[Claimed]:
-    """Claim up to ``limit`` due pending messages (pending → sending) with one UPDATE.
-
-    The ids come from ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the UPDATE re-checks the status
-    (compare-and-set), so each message is claimed by one caller only on either database.
-    """
+    """Claim up to ``limit`` due pending messages (pending → sending) with one UPDATE; each is
+    claimed by one caller only, on either database (``crm.database.claim_due``)."""
     now = clock.now()
     # Core statements on the table throughout: an ORM entity anywhere in them sends the UPDATE
     # down the ORM's bulk path, which costs more CPU than the claim itself.
     table = _messages()
-    due = skip_locked(
-        select(table.c.id)
-        .where(table.c.status == "pending", table.c.due_at <= now)
-        .order_by(table.c.due_at, table.c.id)
-        .limit(limit),
-        db.session(),
-    ).cte("due")
-    # MATERIALIZED: the locking LIMIT query runs exactly once. As a plain IN (subquery),
-    # PostgreSQL may re-run it for each row of a nested loop and claim far more than ``limit``.
-    due = due.prefix_with("MATERIALIZED")
-    rows = db.session.execute(
-        update(table)
-        .where(table.c.id.in_(select(due.c.id)), table.c.status == "pending")
-        .values(status="sending", claimed_at=now, attempts=table.c.attempts + 1)
-        .returning(
+    rows = claim_due(
+        db.session,
+        table,
+        table.c.due_at,
+        now,
+        limit,
+        {"status": "sending", "claimed_at": now, "attempts": table.c.attempts + 1},
+        (
             table.c.id,
             table.c.channel,
             table.c.address,
@@ -176,9 +166,8 @@ def claim_messages(limit: int = SENDER_THREADS) -> list[Claimed]:
             table.c.body,
             table.c.attempts,
             table.c.page_id,
-            table.c.due_at,
-        )
-    ).all()
+        ),
+    )
     return _claimed(rows)
 
 

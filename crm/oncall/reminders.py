@@ -9,7 +9,7 @@ from sqlalchemy import Table, select, update
 
 from crm import clock
 from crm.auth.models import User
-from crm.database import skip_locked
+from crm.database import claim_due, skip_locked
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.notify import services as notify
@@ -171,29 +171,17 @@ def _references(lead_ids: set[int]) -> dict[int, str]:
 
 
 def _claim_due(limit: int, now: datetime) -> list[Any]:
-    """Claim up to ``limit`` due pending reminders (pending → notified) with one UPDATE.
-
-    The ids come from ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the UPDATE re-checks the status
-    (compare-and-set), so overlapping ticks never claim one reminder twice on either database.
-    """
+    """Claim up to ``limit`` due pending reminders (pending → notified) with one UPDATE; safe
+    with overlapping ticks on either database (``crm.database.claim_due``)."""
     table = cast(Table, Reminder.__table__)  # Core throughout: no ORM bulk-update overhead
-    due = skip_locked(
-        select(table.c.id)
-        .where(table.c.status == "pending", table.c.due_at <= now)
-        .order_by(table.c.due_at, table.c.id)
-        .limit(limit),
-        db.session(),
-    ).cte("due")
-    # MATERIALIZED: the locking LIMIT query runs exactly once. As a plain IN (subquery),
-    # PostgreSQL may re-run it for each row of a nested loop and claim far more than ``limit``.
-    due = due.prefix_with("MATERIALIZED")
-    return list(
-        db.session.execute(
-            update(table)
-            .where(table.c.id.in_(select(due.c.id)), table.c.status == "pending")
-            .values(status="notified", notified_at=now)
-            .returning(table.c.id, table.c.kind, table.c.owner_id, table.c.lead_id)
-        ).all()
+    return claim_due(
+        db.session,
+        table,
+        table.c.due_at,
+        now,
+        limit,
+        {"status": "notified", "notified_at": now},
+        (table.c.id, table.c.kind, table.c.owner_id, table.c.lead_id),
     )
 
 

@@ -189,19 +189,6 @@ def test_postgresql_url_uses_the_psycopg_driver() -> None:
     assert load_settings({**PRODUCTION, "DATABASE_URL": explicit}).database_url == explicit
 
 
-def test_only_workers_use_prepared_statements_on_postgresql() -> None:
-    """Web searches must be planned for their own terms; the engine's statements, run
-    thousands of times a burst, are prepared after five runs."""
-    settings = load_settings(PRODUCTION)
-    web = settings.flask_config()["SQLALCHEMY_ENGINE_OPTIONS"]
-    worker = settings.worker_config()["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert web["connect_args"] == {"prepare_threshold": None}
-    assert worker["connect_args"] == {"prepare_threshold": 5}
-    assert web["pool_pre_ping"] and worker["pool_pre_ping"]
-    sqlite = load_settings({"CRM_ENV": "test", "DATABASE_URL": "sqlite:////srv/crm.db"})
-    assert "connect_args" not in sqlite.worker_config()["SQLALCHEMY_ENGINE_OPTIONS"]
-
-
 def test_sqlite_url_is_kept() -> None:
     url = "sqlite:////srv/crm/crm.sqlite3"
     assert load_settings({"CRM_ENV": "test", "DATABASE_URL": url}).database_url == url
