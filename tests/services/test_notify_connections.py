@@ -7,7 +7,7 @@ carried each request and misbehaves on purpose."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,13 @@ def text(i: int) -> Message:
     return Message("+447700900123", "", f"message {i}")
 
 
+def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the server never got there"
+        time.sleep(0.01)
+
+
 def bodies(server: RawHttpServer) -> list[str]:
     return [body.decode() for _, body in server.requests]
 
@@ -52,10 +59,7 @@ def test_one_senders_pool_posts_many_messages_on_one_connection_and_closes_it(
     assert results == ["SMraw"] * 5
     assert [number for number, _ in server.requests] == [1] * 5
     assert all(f"message+{i}" in body for i, body in enumerate(bodies(server)))
-    deadline = time.monotonic() + 5
-    while server.closed_by_client < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.closed_by_client == 1  # closing the pool closed the kept connection
+    wait_until(lambda: server.closed_by_client == 1)  # closing the pool closed the connection
 
 
 def test_a_send_outside_a_pool_asks_the_server_to_close(server: RawHttpServer) -> None:
@@ -72,7 +76,8 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(server: RawHttp
     try:
         for i in range(3):
             assert sms(server).send(text(i), connections) == "SMraw"
-            time.sleep(0.05)  # the server's FIN arrives
+            wait_until(lambda n=i + 1: server.closed_by_server == n)  # its FIN is on the way
+            time.sleep(0.05)
     finally:
         connections.close()
     assert [number for number, _ in server.requests] == [1, 2, 3]
@@ -81,11 +86,11 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(server: RawHttp
 def test_an_idle_connection_is_not_reused_after_the_keep_alive_time(
     server: RawHttpServer,
 ) -> None:
-    connections = Connections(keep_alive_seconds=0.05)
+    connections = Connections(keep_alive_seconds=1.0)
     try:
         assert sms(server).send(text(1), connections) == "SMraw"
         assert sms(server).send(text(2), connections) == "SMraw"  # straight away: reused
-        time.sleep(0.1)
+        time.sleep(1.3)
         assert sms(server).send(text(3), connections) == "SMraw"  # idle too long: a new one
     finally:
         connections.close()

@@ -28,6 +28,7 @@ class RawHttpServer:
     requests: list[tuple[int, bytes]] = field(default_factory=list)  # (connection no., body)
     connections: int = 0
     closed_by_client: int = 0
+    closed_by_server: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -63,6 +64,9 @@ class RawHttpServer:
                         return  # the request arrived; no answer, the connection closes
                     sock.sendall(ANSWER)
                     if outer.mode == "close_after_answer" or b"connection: close" in head.lower():
+                        sock.close()
+                        with outer._lock:
+                            outer.closed_by_server += 1
                         return
 
         class Server(socketserver.ThreadingTCPServer):
