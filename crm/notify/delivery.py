@@ -274,7 +274,7 @@ def deliver_claimed(
 
 
 # PostgreSQL takes a batch's outcomes as arrays in one statement (one round trip, one plan).
-_RECORD_ON_POSTGRESQL = text(
+_RECORD_SQL = (
     "UPDATE outbound_messages AS m SET status = o.status,"
     " provider_ref = coalesce(o.provider_ref, m.provider_ref),"
     " error = coalesce(o.error, m.error),"
@@ -286,6 +286,7 @@ _RECORD_ON_POSTGRESQL = text(
     " AS o(id, status, provider_ref, error, sent_at, due_at)"
     " WHERE m.id = o.id AND m.status = 'sending'"
 )
+_RECORD_ON_POSTGRESQL = text(_RECORD_SQL)
 
 
 def record_outcomes(outcomes: dict[int, Outcome]) -> None:
@@ -329,16 +330,8 @@ def record_outcomes(outcomes: dict[int, Outcome]) -> None:
 # round trip for both). The two sets of rows are apart (``sending`` against ``pending``), and a
 # retry the outcomes make ``pending`` again is due later, so the claim cannot take it back.
 _REFILL_ON_POSTGRESQL = text(
-    "WITH recorded AS (UPDATE outbound_messages AS m SET status = o.status,"
-    " provider_ref = coalesce(o.provider_ref, m.provider_ref),"
-    " error = coalesce(o.error, m.error),"
-    " sent_at = coalesce(o.sent_at, m.sent_at),"
-    " due_at = coalesce(o.due_at, m.due_at)"
-    " FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]),"
-    " CAST(:refs AS varchar[]), CAST(:errors AS varchar[]),"
-    " CAST(:sent AS timestamptz[]), CAST(:due AS timestamptz[]))"
-    " AS o(id, status, provider_ref, error, sent_at, due_at)"
-    " WHERE m.id = o.id AND m.status = 'sending' RETURNING m.id),"
+    # Constants only, no input: the record statement above as the first CTE.
+    "WITH recorded AS (" + _RECORD_SQL + " RETURNING m.id),"  # noqa: S608
     " due AS MATERIALIZED (SELECT id FROM outbound_messages"
     " WHERE status = 'pending' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"
     " FOR UPDATE SKIP LOCKED)"
@@ -363,12 +356,9 @@ def _outcome_arrays(outcomes: dict[int, Outcome]) -> dict[str, list[Any]]:
 def record_and_claim(outcomes: dict[int, Outcome], limit: int) -> list[Claimed]:
     """Write ``outcomes`` and claim up to ``limit`` due messages, in the caller's transaction:
     one statement on PostgreSQL, ``record_outcomes`` then ``claim_messages`` elsewhere."""
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not limit or db.session.get_bind().dialect.name != "postgresql":
         record_outcomes(outcomes)
         return claim_messages(limit) if limit else []
-    if not limit:
-        record_outcomes(outcomes)
-        return []
     rows = db.session.execute(
         _REFILL_ON_POSTGRESQL,
         {**_outcome_arrays(outcomes), "now": clock.now(), "limit": limit},
