@@ -119,6 +119,11 @@ class Settings:
     twilio_from: str = ""
     twilio_api_base: str = "https://api.twilio.com"
     allow_http_webhooks: bool = False
+    # Who invoices are from (crm.fees): printed on every invoice and credit note.
+    service_legal_name: str = "Admissions Referral Services Ltd"
+    service_address: str = "1 Example Street\nLeeds\nLS1 1AA"
+    service_vat_number: str = ""
+    invoice_payment_details: str = "Bank transfer: see your agreement for our account details."
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -200,6 +205,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         intake_global_per_minute=_int(env, "INTAKE_GLOBAL_PER_MINUTE", 600, minimum=1),
         callback_frame_ancestors=_frame_ancestors(env),
         **_notification_settings(env, app_env),
+        **_invoicing_settings(env, production),
     )
 
 
@@ -238,6 +244,28 @@ def _notification_settings(env: Mapping[str, str], app_env: str) -> dict[str, An
         # Chat webhooks must be https outside development (they carry page links).
         "allow_http_webhooks": _bool(env, "ALLOW_HTTP_WEBHOOKS", app_env == "development"),
     }
+
+
+def _lines(value: str) -> str:
+    """A multi-line setting written on one line with " | " between lines."""
+    return "\n".join(part.strip() for part in value.split("|") if part.strip())
+
+
+def _invoicing_settings(env: Mapping[str, str], production: bool) -> dict[str, Any]:
+    """The biller on invoices; in production the legal name, address and VAT number are
+    required (an invoice without them is not a valid VAT invoice)."""
+    values = {
+        "service_legal_name": _raw(env, "SERVICE_LEGAL_NAME") or "",
+        "service_address": _lines(_raw(env, "SERVICE_ADDRESS") or ""),
+        "service_vat_number": _raw(env, "SERVICE_VAT_NUMBER") or "",
+        "invoice_payment_details": _lines(_raw(env, "INVOICE_PAYMENT_DETAILS") or ""),
+    }
+    if production:
+        for name in ("service_legal_name", "service_address", "service_vat_number"):
+            if not values[name]:
+                raise ConfigError(f"{name.upper()}: required in production (printed on invoices)")
+    defaults = Settings.__dataclass_fields__
+    return {name: value or defaults[name].default for name, value in values.items()}
 
 
 def _frame_ancestors(env: Mapping[str, str]) -> str:

@@ -18,6 +18,7 @@ from crm.auth.views import init_auth, rate_limited_login
 from crm.cli import init_cli
 from crm.database import configure_sqlite, include_in_migrations, render_migration_item
 from crm.extensions import csrf, db, limiter, migrate
+from crm.fees.arithmetic import format_money
 from crm.health.views import bp as health_bp
 from crm.intake import api as intake_api
 from crm.intake import views as callback_views
@@ -96,6 +97,7 @@ def _local_time(instant: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
 
 def _init_pages(app: Flask) -> None:
     app.jinja_env.filters["local"] = _local_time
+    app.jinja_env.filters["money"] = format_money
 
     @app.get("/")
     @public

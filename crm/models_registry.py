@@ -1,7 +1,17 @@
 """Imports every domain's models so metadata (and Alembic autogenerate) sees all tables."""
 
 from crm.auth.models import StaffSession, User
-from crm.fees.models import FeeAgreement
+from crm.fees.models import (
+    BilledEntry,
+    DocumentSequence,
+    FeeAgreement,
+    FeeTrigger,
+    Invoice,
+    InvoiceLine,
+    InvoiceRun,
+    LedgerEntry,
+    Payment,
+)
 from crm.health.models import Heartbeat
 from crm.intake.models import (
     ApiKey,
@@ -37,6 +47,7 @@ __all__ = [
     "Assessment",
     "Assignment",
     "AuditEvent",
+    "BilledEntry",
     "CallLog",
     "CallbackRequest",
     "Closure",
@@ -44,18 +55,25 @@ __all__ = [
     "Contact",
     "ContactMethod",
     "DisclosureRecord",
+    "DocumentSequence",
     "EscalationPolicy",
     "EscalationStep",
     "FeeAgreement",
+    "FeeTrigger",
     "Heartbeat",
     "IdempotencyRecord",
     "ImportJob",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceRun",
     "Lead",
     "LeadNote",
+    "LedgerEntry",
     "OfficeHoursSpan",
     "OutboundMessage",
     "Page",
     "PageEvent",
+    "Payment",
     "Presentation",
     "PresentedOption",
     "Provider",

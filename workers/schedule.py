@@ -1,10 +1,12 @@
-"""The beat schedule: the engine tick every few seconds."""
+"""The beat schedule: the engine tick every few seconds, the monthly invoicing check hourly."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from crm.queue import ENGINE_TICK
+from celery.schedules import crontab
+
+from crm.queue import ENGINE_TICK, MONTHLY_INVOICING
 
 
 def beat_schedule(tick_seconds: int) -> dict[str, dict[str, Any]]:
@@ -15,5 +17,12 @@ def beat_schedule(tick_seconds: int) -> dict[str, dict[str, Any]]:
             "schedule": float(tick_seconds),
             # A tick that waited longer than one period is useless: the next one is coming.
             "options": {"expires": float(tick_seconds)},
+        },
+        # Due from 06:00 UK time on the 1st; checked at every o'clock so a beat that was down
+        # at six catches up within the hour it is back (the run is made once per month).
+        "monthly-invoicing": {
+            "task": MONTHLY_INVOICING,
+            "schedule": crontab(minute=0),
+            "options": {"expires": 3000.0},
         },
     }

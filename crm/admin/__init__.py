@@ -9,6 +9,14 @@ from flask_admin.theme import Bootstrap4Theme
 
 from crm.admin.secure import SecureIndexView
 from crm.auth.admin import StaffView
+from crm.fees.admin import (
+    AgedDebtView,
+    FeeAgreementView,
+    InvoiceView,
+    LedgerView,
+    PaymentView,
+    ReferralFeesView,
+)
 from crm.health.admin import EngineHealthView
 from crm.intake.admin import ApiKeyView, NewEnquiryView, QueueView, SearchView
 from crm.intake.lead_admin import LeadView
@@ -59,6 +67,13 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(CapacityView())
     admin.add_view(ProviderEditView())
     allow_directory_uploads(app)
+    # Fees (managers and admins)
+    admin.add_view(AgedDebtView())
+    admin.add_view(InvoiceView())
+    admin.add_view(PaymentView())
+    admin.add_view(LedgerView())
+    admin.add_view(FeeAgreementView())
+    admin.add_view(ReferralFeesView())
     # Operations
     admin.add_view(OnCallView())
     admin.add_view(PagesView())

@@ -31,6 +31,8 @@ class Permission(StrEnum):
     VIEW_PROVIDERS = "view_providers"
     CONFIRM_CAPACITY = "confirm_capacity"  # staff phone clinics and record the beds they hear
     MANAGE_PROVIDERS = "manage_providers"
+    VIEW_FEES = "view_fees"  # referral fees, the ledger and invoices: never admissions staff
+    MANAGE_FEES = "manage_fees"
 
 
 _EVERY_STAFF_MEMBER = frozenset(
@@ -51,6 +53,8 @@ _MANAGING = frozenset(
         Permission.SEE_SAFEGUARDING_FLAGS,
         Permission.MANAGE_ONCALL,
         Permission.MANAGE_PROVIDERS,
+        Permission.VIEW_FEES,
+        Permission.MANAGE_FEES,
     }
 )
 

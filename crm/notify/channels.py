@@ -43,10 +43,18 @@ class DeliveryError(Exception):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # "application/pdf"
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Message:
     address: str
     subject: str
     body: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 Origin = tuple[str, str, int | None]  # scheme, host, port
@@ -133,6 +141,11 @@ class SmtpEmail:
         email["From"], email["To"], email["Subject"] = self.sender, message.address, message.subject
         email["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
         email.set_content(message.body)
+        for attachment in message.attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            email.add_attachment(
+                attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+            )
         try:
             with smtplib.SMTP(self.host, self.port, timeout=TIMEOUT_SECONDS) as smtp:
                 if self.starttls:

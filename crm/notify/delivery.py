@@ -16,17 +16,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, text, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 
 from crm import clock
 from crm.database import UTCDateTime, claim_due
 from crm.extensions import db
 from crm.notify.channels import (
+    Attachment,
     Channel,
     ChatWebhook,
     Connections,
@@ -35,7 +36,7 @@ from crm.notify.channels import (
     SmtpEmail,
     TwilioSms,
 )
-from crm.notify.models import OutboundMessage
+from crm.notify.models import MessageAttachment, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,11 @@ class Claimed:
     body: str
     attempts: int
     page_id: int | None
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def message(self) -> Message:
-        return Message(self.address, self.subject, self.body)
+        return Message(self.address, self.subject, self.body, self.attachments)
 
 
 @dataclass
@@ -255,11 +257,33 @@ def plan(batch: Sequence[Claimed], channels: Channels, live_pages: set[int]) -> 
     return sorted_out
 
 
+def with_attachments(batch: Sequence[Claimed]) -> list[Claimed]:
+    """The batch with each email's attachments loaded (one query, only when emails are in it)."""
+    emails = [m.id for m in batch if m.channel == "email"]
+    if not emails:
+        return list(batch)
+    found: dict[int, list[Attachment]] = {}
+    rows = db.session.execute(
+        select(
+            MessageAttachment.message_id,
+            MessageAttachment.filename,
+            MessageAttachment.content_type,
+            MessageAttachment.content,
+        )
+        .where(MessageAttachment.message_id.in_(emails))
+        .order_by(MessageAttachment.id)
+    )
+    for message_id, filename, content_type, content in rows:
+        found.setdefault(message_id, []).append(Attachment(filename, content_type, content))
+    return [replace(m, attachments=tuple(found[m.id])) if m.id in found else m for m in batch]
+
+
 def deliver_claimed(
     batch: Sequence[Claimed], channels: Channels, senders: Senders | None = None
 ) -> list[str]:
     """Send claimed messages (concurrently on ``senders``) and record every outcome with one
     UPDATE, in the caller's transaction; returns the new statuses in batch order."""
+    batch = with_attachments(batch)
     live_pages = _hold_pages_while_sending({m.page_id for m in batch if m.page_id is not None})
     sends = plan(batch, channels, live_pages)
     jobs = [(adapter, message.message) for message, adapter in sends.to_send]

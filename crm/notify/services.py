@@ -15,6 +15,7 @@ from crm import clock
 from crm.auth.models import User
 from crm.errors import DomainError
 from crm.extensions import db
+from crm.notify.channels import Attachment
 
 # Delivery lives in its own module; these names stay importable from the services.
 from crm.notify.delivery import (
@@ -30,13 +31,14 @@ from crm.notify.delivery import (
     deliver_claimed,
     mark_stuck_messages_unknown,
 )
-from crm.notify.models import ContactMethod, OutboundMessage
+from crm.notify.models import ContactMethod, MessageAttachment, OutboundMessage
 from crm.validation import check_webhook_url, normalise_email, normalise_phone
 
 __all__ = [
     "MAX_ATTEMPTS",
     "SENDER_THREADS",
     "SENDING_TIMEOUT",
+    "Attachment",
     "Channels",
     "Claimed",
     "Notice",
@@ -72,6 +74,7 @@ def queue_message(
     page_id: int | None = None,
     reminder_id: int | None = None,
     due_at: datetime | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> bool:
     """Add a message unless one with ``key`` exists; True when it was added.
 
@@ -98,7 +101,17 @@ def queue_message(
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(OutboundMessage.__table__.c.id)
     )
-    return db.session.execute(statement).scalar() is not None
+    message_id = db.session.execute(statement).scalar()
+    for attachment in attachments if message_id is not None else ():
+        db.session.add(
+            MessageAttachment(
+                message_id=message_id,
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                content=attachment.content,
+            )
+        )
+    return message_id is not None
 
 
 def _fallback(user: User) -> list[Method]:

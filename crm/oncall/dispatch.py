@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from crm.database import unit_of_work
 from crm.notify import services as notify
-from crm.notify.delivery import Outcome, outcome_of, plan, record_and_claim
+from crm.notify.delivery import Outcome, outcome_of, plan, record_and_claim, with_attachments
 
 
 class _Pipeline:
@@ -44,7 +44,7 @@ class _Pipeline:
         free threads. True when the claim was full (more may be due)."""
         wanted = self.room() if claim else 0
         with unit_of_work():
-            claimed = record_and_claim(self.finished, wanted)
+            claimed = with_attachments(record_and_claim(self.finished, wanted))
             if claimed and len(claimed) == self.senders.threads:
                 self.on_backlog()
         self.statuses += [outcome.status for outcome in self.finished.values()]

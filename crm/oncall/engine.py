@@ -19,6 +19,8 @@ from sqlalchemy import func, select, union_all
 from crm import clock
 from crm.database import unit_of_work
 from crm.extensions import db
+from crm.fees import accruals
+from crm.fees.models import FeeTrigger
 from crm.health.services import record_heartbeat
 from crm.notify import services as notify
 from crm.notify.models import OutboundMessage
@@ -33,6 +35,7 @@ AUDIT_LATENESS = timedelta(minutes=2)
 TICK_BUDGET_SECONDS = 20.0
 PAGE_BATCH = 200
 REMINDER_BATCH = 500
+FEE_BATCH = 500
 # A wake-up lands this long after the due time, so the item is due when the kick looks.
 WAKE_MARGIN_SECONDS = 0.1
 
@@ -41,6 +44,7 @@ WAKE_MARGIN_SECONDS = 0.1
 class TickReport:
     reminders: int = 0
     steps: int = 0
+    fees: int = 0
     sent: dict[str, int] = field(default_factory=dict)
     stuck: int = 0
     late: int = 0
@@ -84,6 +88,16 @@ def _advance_pages(tick: _Tick) -> None:
             return
 
 
+def _post_fees(tick: _Tick) -> None:
+    """Fees that fall due after N nights or each week of stay (crm.fees.accruals)."""
+    while tick.has_time():
+        with unit_of_work():
+            posted = accruals.fire_due_fee_triggers(limit=FEE_BATCH)
+        tick.report.fees += posted
+        if posted < FEE_BATCH:
+            return
+
+
 def _fire_reminders(tick: _Tick) -> None:
     while tick.has_time():
         with unit_of_work():
@@ -117,6 +131,7 @@ def run_tick(
         _advance_pages(tick)
         _send_due_messages(tick)
         _fire_reminders(tick)
+        _post_fees(tick)
     report = tick.report
     with unit_of_work():
         report.stuck = notify.mark_stuck_messages_unknown()
@@ -144,6 +159,9 @@ def next_due_within(seconds: float) -> datetime | None:
         ),
         select(Page.next_step_at).where(
             Page.status == "triggered", Page.next_step_at > now, Page.next_step_at <= until
+        ),
+        select(FeeTrigger.due_at).where(
+            FeeTrigger.status == "pending", FeeTrigger.due_at > now, FeeTrigger.due_at <= until
         ),
     ).subquery()
     first: datetime | None = db.session.scalar(select(func.min(due.c.at)))
@@ -184,6 +202,14 @@ def count_late() -> int:
             select(func.count())
             .select_from(OutboundMessage)
             .where(OutboundMessage.status == "pending", OutboundMessage.due_at < cutoff)
+        )
+        or 0
+    )
+    late += (
+        db.session.scalar(
+            select(func.count())
+            .select_from(FeeTrigger)
+            .where(FeeTrigger.status == "pending", FeeTrigger.due_at < cutoff)
         )
         or 0
     )

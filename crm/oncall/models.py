@@ -206,3 +206,5 @@ class Reminder(Base):
     page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id"))
     # provider_chase and admission_check belong to one referral of the lead.
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
+    # fee_chase belongs to one invoice.
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)

@@ -20,6 +20,7 @@ from crm.privacy.services import Actor, record_audit_event
 from crm.validation import clean_text
 
 DEFAULT_GRACE_MINUTES = 10
+NEVER_PAGES = ("fee_chase",)
 OPEN_REMINDER = ("pending", "notified", "escalated")
 
 
@@ -170,6 +171,16 @@ def _references(lead_ids: set[int]) -> dict[int, str]:
     return {lead_id: reference for lead_id, reference in rows}
 
 
+def _invoice_numbers(invoice_ids: set[int]) -> dict[int, str]:
+    """Invoices' numbers by id (a fee chase names its invoice), with one query."""
+    if not invoice_ids:
+        return {}
+    from crm.fees.models import Invoice
+
+    rows = db.session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids)))
+    return {invoice_id: number or "a draft invoice" for invoice_id, number in rows}
+
+
 def _claim_due(limit: int, now: datetime) -> list[Any]:
     """Claim up to ``limit`` due pending reminders (pending → notified) with one UPDATE; safe
     with overlapping ticks on either database (``crm.database.claim_due``)."""
@@ -181,7 +192,7 @@ def _claim_due(limit: int, now: datetime) -> list[Any]:
         now,
         limit,
         {"status": "notified", "notified_at": now},
-        (table.c.id, table.c.kind, table.c.owner_id, table.c.lead_id),
+        (table.c.id, table.c.kind, table.c.owner_id, table.c.lead_id, table.c.invoice_id),
     )
 
 
@@ -196,6 +207,7 @@ def _notify_owners(claimed: list[Any]) -> None:
     ).all()
     methods = notify.contact_methods_for(owners)
     references = _references({r.lead_id for r in wanted if r.lead_id})
+    invoices = _invoice_numbers({r.invoice_id for r in wanted if r.invoice_id})
     notices = []
     for reminder in wanted:
         if reminder.owner_id not in methods:
@@ -206,6 +218,9 @@ def _notify_owners(claimed: list[Any]) -> None:
         if reminder.lead_id:
             title += f" for {references.get(reminder.lead_id, 'a lead')}"
             link = links.lead_url(reminder.lead_id)
+        elif reminder.invoice_id:
+            title += f" for {invoices.get(reminder.invoice_id, 'an invoice')}"
+            link = links.invoice_url(reminder.invoice_id)
         notices.append(
             notify.Notice(
                 reminder.owner_id,
@@ -230,6 +245,8 @@ def fire_due_reminders(limit: int = 500) -> int:
             select(Reminder)
             # Ordered by when each one escalates, so a short grace never waits behind long ones.
             .where(Reminder.status == "notified", Reminder.escalate_at <= now)
+            # An unpaid invoice is a manager's daytime job: its reminder never pages on call.
+            .where(Reminder.kind.not_in(NEVER_PAGES))
             .order_by(Reminder.escalate_at)
             .limit(limit),
             db.session(),

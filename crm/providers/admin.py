@@ -25,6 +25,7 @@ from crm.auth.permissions import Permission, has_permission
 from crm.database import unit_of_work
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
+from crm.fees.admin import provider_fee_section
 from crm.intake.vocabulary import MENTAL_HEALTH, REGIONS, SUBSTANCES
 from crm.providers import services, vocabulary
 from crm.providers.capacity import CapacityNote, capacity_note
@@ -259,6 +260,7 @@ class DirectoryView(SecureBaseView):
             can_manage=can(Permission.MANAGE_PROVIDERS),
             history=provider_history(provider.id),
             status_labels=STATUS_LABELS,
+            fees=provider_fee_section(provider.id),
         )
 
     @expose("/locations/<int:location_id>/")

@@ -15,6 +15,7 @@ from crm.auth.permissions import Permission
 from crm.database import unit_of_work
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
+from crm.fees.admin import referral_fee_panel
 from crm.intake import vocabulary
 from crm.intake.models import Lead
 from crm.intake.queries import names_of
@@ -197,6 +198,7 @@ class ReferralView(SecureBaseView):
             next_statuses=queries.next_statuses(referral),
             labels=STATUS_LABELS,
             outcomes=DISCHARGE_OUTCOMES,
+            fees=referral_fee_panel(referral),
         )
 
     @expose("/refer/<int:option_id>", methods=("POST",))

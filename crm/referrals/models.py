@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm import clock
@@ -80,6 +91,10 @@ class Referral(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # A percentage fee's base: the programme's value, recorded by a manager (crm.fees).
+    treatment_value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # Bumped each time a date correction reverses and re-posts the referral's fee entries.
+    fee_revision: Mapped[int] = mapped_column(Integer, default=0)
     events: Mapped[list[ReferralEvent]] = relationship(
         back_populates="referral", order_by="ReferralEvent.id"
     )

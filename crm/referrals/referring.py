@@ -10,6 +10,7 @@ from crm import clock
 from crm.auth.models import User
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
+from crm.fees import accruals
 from crm.intake import pipeline
 from crm.intake.models import Assessment, Contact, Lead
 from crm.notify.services import queue_message
@@ -192,6 +193,7 @@ def move_referral(referral_id: int, move: MoveRequest, actor: Actor) -> Referral
     except ReferralMoveError as exc:
         raise DomainError(str(exc)) from None
     _apply(referral, change, actor)
+    accruals.on_referral_moved(referral, change.to_status.value, actor)
     lead = pipeline.get_lead(referral.lead_id)
     location = get_location(referral.location_id)
     _reminders_after(referral, change, lead, actor)

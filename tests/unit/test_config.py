@@ -19,6 +19,9 @@ PRODUCTION = {
     "SECRET_KEY": GOOD_KEY,
     "DATABASE_URL": "postgresql://crm:pw@db.internal:5432/crm",
     "REDIS_URL": "redis://redis.internal:6379/0",
+    "SERVICE_LEGAL_NAME": "Example Referral Services Ltd",
+    "SERVICE_ADDRESS": "1 Example Street | Leeds | LS1 1AA",
+    "SERVICE_VAT_NUMBER": "GB123456789",
 }
 
 
@@ -213,3 +216,17 @@ def test_a_bad_variable_stops_the_web_process_starting() -> None:
     assert result.returncode != 0
     assert "ConfigError" in result.stderr
     assert "SESSION_COOKIE_SECURE" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["SERVICE_LEGAL_NAME", "SERVICE_ADDRESS", "SERVICE_VAT_NUMBER"])
+def test_production_requires_the_biller_printed_on_invoices(name: str) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != name}
+    with pytest.raises(ConfigError, match=f"{name}: required in production"):
+        load_settings(env)
+
+
+def test_multi_line_invoice_settings_are_split_on_bars(instance_dir: Path) -> None:
+    settings = load_settings(PRODUCTION | {"INVOICE_PAYMENT_DETAILS": "Sort code 01-02-03 | Acc 1"})
+    assert settings.service_address == "1 Example Street\nLeeds\nLS1 1AA"
+    assert settings.invoice_payment_details == "Sort code 01-02-03\nAcc 1"
+    assert load_settings({"CRM_ENV": "test"}).service_legal_name  # a default outside production

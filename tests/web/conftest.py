@@ -168,6 +168,9 @@ def production_app(app: Flask, database_url: str, redis_url: str) -> Flask:
             "SECRET_KEY": "production-like-secret-" + "y" * 32,
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
+            "SERVICE_LEGAL_NAME": "Admissions Referral Services Ltd",
+            "SERVICE_ADDRESS": "1 Example Street | Leeds | LS1 1AA",
+            "SERVICE_VAT_NUMBER": "GB123456789",
         }
     )
     production = create_app(settings)
