@@ -49,6 +49,7 @@ format: install
 bench: install
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.oncall
+	$(BIN)/python -m bench.fees
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 
 from crm import clock
 from crm.database import claim_due
+from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
 from crm.fees import credits
 from crm.fees.agreements import agreement_in_force, terms_of
@@ -35,7 +36,7 @@ from crm.fees.models import FeeAgreement, FeeTrigger, LedgerEntry
 from crm.fees.postings import Posting, accrued_total, post_many
 from crm.intake.models import Lead
 from crm.oncall.wallclock import local_to_utc
-from crm.privacy.services import Actor
+from crm.privacy.services import Actor, record_audit_event
 from crm.providers.models import ProviderLocation
 from crm.referrals.models import Referral
 
@@ -196,8 +197,6 @@ def set_treatment_value(referral_id: int, value: Decimal, actor: Actor) -> None:
     """A percentage fee waits for the programme's value: record it and let the trigger run."""
     referral = db.session.get(Referral, referral_id)
     if referral is None:
-        from crm.errors import DomainError, ErrorKind
-
         raise DomainError("No such referral.", ErrorKind.NOT_FOUND)
     _check_value(value)
     referral.treatment_value = value
@@ -207,8 +206,6 @@ def set_treatment_value(referral_id: int, value: Decimal, actor: Actor) -> None:
         .values(status="pending", due_at=clock.now(), note=None)
         .execution_options(synchronize_session=False)
     )
-    from crm.privacy.services import record_audit_event
-
     record_audit_event(
         actor, "update", object_type="referrals", object_id=referral_id, detail="treatment value"
     )
@@ -224,8 +221,6 @@ def set_treatment_value(referral_id: int, value: Decimal, actor: Actor) -> None:
 
 
 def _check_value(value: Decimal) -> None:
-    from crm.errors import DomainError
-
     if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
         raise DomainError("Enter the treatment value as an amount more than zero, like 9500.00.")
     if value > Decimal("10000000"):

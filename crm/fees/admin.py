@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_login import current_user
 from sqlalchemy import select
 
 from crm.admin.secure import SecureBaseView
@@ -18,7 +19,17 @@ from crm.auth.permissions import Permission, has_permission
 from crm.database import unit_of_work
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
-from crm.fees import agreements, balances, credits, exports, forms, invoicing, payments, queries
+from crm.fees import (
+    accruals,
+    agreements,
+    balances,
+    credits,
+    exports,
+    forms,
+    invoicing,
+    payments,
+    queries,
+)
 from crm.fees.arithmetic import format_tiers
 from crm.fees.models import FeeAgreement, Invoice, Payment
 from crm.fees.vocabulary import (
@@ -33,7 +44,8 @@ from crm.fees.vocabulary import (
     VAT_TREATMENTS,
 )
 from crm.privacy.services import record_audit_event
-from crm.providers.models import Provider
+from crm.providers.models import Provider, ProviderLocation
+from crm.referrals.corrections import correct_dates
 from crm.requestctx import current_actor
 
 CATEGORY = "Fees"
@@ -51,8 +63,6 @@ VOCABULARY = {
 
 
 def _require_manage() -> None:
-    from flask_login import current_user
-
     if not has_permission(current_user.role, Permission.MANAGE_FEES):
         abort(403)
 
@@ -390,8 +400,6 @@ class InvoiceView(_FeesView):
 
 
 def _role() -> str:
-    from flask_login import current_user
-
     return str(current_user.role)
 
 
@@ -542,8 +550,6 @@ class ReferralFeesView(_FeesView):
 
     @expose("/<int:referral_id>/dates", methods=("POST",))
     def dates(self, referral_id: int) -> Any:
-        from crm.referrals.corrections import correct_dates
-
         _require_manage()
         form = request.form
         try:
@@ -561,8 +567,6 @@ class ReferralFeesView(_FeesView):
 
     @expose("/<int:referral_id>/treatment-value", methods=("POST",))
     def treatment_value(self, referral_id: int) -> Any:
-        from crm.fees import accruals
-
         _require_manage()
         try:
             value = forms.read_money(request.form.get("treatment_value"), "The treatment value")
@@ -579,8 +583,6 @@ class ReferralFeesView(_FeesView):
 
 def can_see_fees() -> bool:
     """Whether the signed-in person may see fee figures (the referral and provider pages ask)."""
-    from flask_login import current_user
-
     return bool(
         current_user.is_authenticated and has_permission(current_user.role, Permission.VIEW_FEES)
     )
@@ -601,8 +603,6 @@ def referral_fee_panel(referral: Any) -> dict[str, Any] | None:
     """The referral page's fee panel, or None for someone who may not see fees."""
     if not can_see_fees():
         return None
-    from crm.providers.models import ProviderLocation
-
     location = db.session.get(ProviderLocation, referral.location_id)
     in_force = (
         agreements.agreement_in_force(location.provider_id, referral.admitted_on)

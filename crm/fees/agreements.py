@@ -21,6 +21,7 @@ from crm.fees.arithmetic import ClawbackTier, FeeTerms, FeeTermsError, check_ter
 from crm.fees.models import FeeAgreement, LedgerEntry
 from crm.privacy.services import Actor, record_audit_event
 from crm.providers.models import Provider
+from crm.referrals.models import Referral
 from crm.validation import clean_text, normalise_email
 
 
@@ -264,8 +265,6 @@ def _frozen(agreement: FeeAgreement) -> dict[str, Any]:
 def _check_end_keeps_admissions(agreement: FeeAgreement, end: date | None) -> None:
     if end is None:
         return
-    from crm.referrals.models import Referral
-
     latest = db.session.scalar(
         select(Referral.admitted_on)
         .join(LedgerEntry, LedgerEntry.referral_id == Referral.id)

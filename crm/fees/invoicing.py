@@ -66,8 +66,8 @@ def run_invoicing(
     up_to: date, actor: Actor, *, issue: bool = True, period: str | None = None
 ) -> RunOutcome:
     """Bill every provider's unbilled fees posted by ``up_to``; issue them unless ``issue`` is
-    False (the monthly run leaves drafts for a manager to check). ``period`` ("2026-11") makes
-    the run happen once: a second run for it is refused."""
+    False (drafts a manager checks and issues one by one). ``period`` ("2026-11", the monthly
+    run's) makes the run happen once: a second run for it is refused."""
     if up_to > london_today():
         raise DomainError("Invoice fees up to today at the latest.")
     if period is not None and db.session.scalar(
@@ -397,9 +397,7 @@ def unbilled_count(up_to: date) -> int:
     reversal count for nothing."""
     per_admission = (
         select(LedgerEntry.referral_id)
-        .where(
-            LedgerEntry.account == "unbilled", LedgerEntry.posted_on <= up_to, ~live_billing()
-        )
+        .where(LedgerEntry.account == "unbilled", LedgerEntry.posted_on <= up_to, ~live_billing())
         .group_by(LedgerEntry.provider_id, LedgerEntry.currency, LedgerEntry.referral_id)
         .having(func.sum(LedgerEntry.amount) > 0)
         .subquery()

@@ -15,7 +15,7 @@ from crm.extensions import db
 from crm.fees.arithmetic import age_bucket
 from crm.fees.balances import money_of
 from crm.fees.ledger import DocumentMoney
-from crm.fees.models import FeeTrigger, Invoice, LedgerEntry
+from crm.fees.models import BilledEntry, FeeTrigger, Invoice, LedgerEntry
 from crm.fees.vocabulary import AGE_BUCKETS, OPEN_INVOICE_STATUSES
 from crm.providers.models import Provider
 
@@ -201,8 +201,6 @@ def provider_balances(provider_id: int) -> list[Balance]:
 
 
 def _billed_unbilled_account(provider_id: int) -> dict[str, Decimal]:
-    from crm.fees.models import BilledEntry
-
     rows = db.session.execute(
         select(LedgerEntry.currency, func.sum(LedgerEntry.amount))
         .join(BilledEntry, BilledEntry.entry_id == LedgerEntry.id)
