@@ -277,13 +277,26 @@ def test_a_follow_up_still_open_after_its_grace_becomes_a_page(owner: User, on_c
 
 def test_a_reminder_without_a_lead_pages_about_itself(owner: User, on_call: User) -> None:
     made = reminders.create_reminder(
-        "fee_chase", utc(2026, 12, 1, 9), owner_id=None, lead_id=None, grace_minutes=0
+        "follow_up", utc(2026, 12, 1, 9), owner_id=None, lead_id=None, grace_minutes=0
     )
     db.session.commit()
     fire(utc(2026, 12, 1, 9))
     page = paging.open_page(f"reminder:{made.id}")
-    assert page is not None and page.summary == "Fee chase overdue"
+    assert page is not None and page.summary == "Follow up overdue"
     assert stored(made).page_id == page.id
+
+
+def test_an_overdue_fee_chase_never_pages_on_call(owner: User, on_call: User) -> None:
+    """An unpaid invoice is a manager's daytime job: its owner is told, nobody is paged."""
+    made = reminders.create_reminder(
+        "fee_chase", utc(2026, 12, 1, 9), owner_id=owner.id, lead_id=None, grace_minutes=0
+    )
+    db.session.commit()
+    fire(utc(2026, 12, 1, 9))
+    fire(utc(2026, 12, 2, 9))
+    assert paging.open_page(f"reminder:{made.id}") is None
+    assert (stored(made).status, stored(made).page_id) == ("notified", None)
+    assert len(messages(reminder_id=made.id)) >= 1
 
 
 def test_a_connected_call_completes_the_callback_and_due_follow_ups_only(
