@@ -206,7 +206,9 @@ def test_from_agreement_to_aged_debt(
 
     # The manager runs invoicing: one invoice for both admissions, emailed with its PDF.
     manager.goto("/admin/fees/invoices/")
-    expect(manager.get_by_test_id("unbilled")).to_contain_text("2 admissions with fees not yet invoiced")
+    expect(manager.get_by_test_id("unbilled")).to_contain_text(
+        "2 admissions with fees not yet invoiced"
+    )
     manager.get_by_test_id("run-invoicing").click()
     manager.get_by_role("button", name="Run invoicing").click()
     expect(manager.get_by_text(f"1 invoice(s): INV-{YEAR}-0001.")).to_be_visible()
