@@ -33,6 +33,7 @@ from crm.providers.admin import CapacityView, DirectoryView, LocationListView, P
 from crm.providers.edit_admin import ProviderEditView
 from crm.providers.import_admin import ProviderImportView, allow_directory_uploads
 from crm.referrals.admin import MatchView, ReferralView
+from crm.reports.admin import REPORT_VIEWS
 from crm.security import csp_nonce
 
 
@@ -74,6 +75,9 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(LedgerView())
     admin.add_view(FeeAgreementView())
     admin.add_view(ReferralFeesView())
+    # Reports (managers and admins)
+    for report_view in REPORT_VIEWS:
+        admin.add_view(report_view())
     # Operations
     admin.add_view(OnCallView())
     admin.add_view(PagesView())

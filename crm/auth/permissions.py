@@ -33,6 +33,7 @@ class Permission(StrEnum):
     MANAGE_PROVIDERS = "manage_providers"
     VIEW_FEES = "view_fees"  # referral fees, the ledger and invoices: never admissions staff
     MANAGE_FEES = "manage_fees"
+    VIEW_REPORTS = "view_reports"  # the manager reports (their fee figures need VIEW_FEES too)
 
 
 _EVERY_STAFF_MEMBER = frozenset(
@@ -55,6 +56,7 @@ _MANAGING = frozenset(
         Permission.MANAGE_PROVIDERS,
         Permission.VIEW_FEES,
         Permission.MANAGE_FEES,
+        Permission.VIEW_REPORTS,
     }
 )
 

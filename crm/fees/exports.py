@@ -16,7 +16,7 @@ from decimal import Decimal
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-Cell = str | int | Decimal | date | None
+Cell = str | int | float | Decimal | date | None
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -29,7 +29,7 @@ def _safe_text(value: str) -> str:
 def _csv_cell(value: Cell) -> str:
     if value is None:
         return ""
-    if isinstance(value, Decimal | int):
+    if isinstance(value, Decimal | int | float):
         return str(value)
     if isinstance(value, date):
         return value.isoformat()
@@ -51,9 +51,42 @@ def to_csv(title: Sequence[str], header: Sequence[str], rows: Sequence[Sequence[
 def to_xlsx(
     sheet: str, title: Sequence[str], header: Sequence[str], rows: Sequence[Sequence[Cell]]
 ) -> bytes:
+    return to_xlsx_sheets(title, [(sheet, header, rows)])
+
+
+def to_xlsx_sheets(
+    title: Sequence[str], sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Cell]]]]
+) -> bytes:
+    """One workbook, a sheet per table, each opening with the same title lines."""
     book = Workbook()
-    ws = book.active
-    ws.title = sheet[:31]
+    book.remove(book.active)
+    used: set[str] = set()
+    for sheet, header, rows in sheets:
+        _fill(book, _sheet_name(sheet, used), title, header, rows)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    """Excel's rules: at most 31 characters, none of []:*?/\\, unique in the workbook."""
+    base = "".join("-" if c in "[]:*?/\\" else c for c in name)[:31] or "Sheet"
+    candidate, n = base, 2
+    while candidate.lower() in used:
+        suffix = f" ({n})"
+        candidate, n = base[: 31 - len(suffix)] + suffix, n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def _fill(
+    book: Workbook,
+    sheet: str,
+    title: Sequence[str],
+    header: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+) -> None:
+    ws = book.create_sheet(sheet)
     for line in title:
         ws.append([_safe_text(line)])
     ws.append([])
@@ -72,6 +105,3 @@ def to_xlsx(
                 cell.number_format = "#,##0.00"
             elif isinstance(value, date):
                 cell.number_format = "yyyy-mm-dd"
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()

@@ -25,6 +25,7 @@ from crm.intake.references import parse_reference
 from crm.intake.services import OPEN_STAGE_VALUES
 from crm.intake.vocabulary import SOURCES
 from crm.privacy.models import ConsentRecord, DisclosureRecord
+from crm.reports import definitions
 from crm.validation import normalise_phone
 
 QUEUE_FILTERS = ("mine", "unassigned", "all")
@@ -153,10 +154,15 @@ def queue_summary(viewer_id: int, target_minutes: int, now: datetime) -> QueueSu
         .where(Lead.first_contact_at.is_not(None), Lead.created_at >= now - timedelta(days=7))
         .limit(10_000)
     ).all()
-    speeds = sorted(max(0.0, (b - a).total_seconds() / 60) for a, b in rows if b is not None)
-    median = speeds[len(speeds) // 2] if speeds else None
-    within = sum(1 for m in speeds if m <= target_minutes) / len(speeds) if speeds else None
-    return QueueSummary(int(waiting), int(overdue), int(mine), median, within)
+    # The same definitions as the speed-to-lead report (crm/reports/definitions.py).
+    speeds = [definitions.speed_minutes(a, b) for a, b in rows if b is not None]
+    return QueueSummary(
+        int(waiting),
+        int(overdue),
+        int(mine),
+        definitions.median(speeds),
+        definitions.share_within(speeds, target_minutes),
+    )
 
 
 def flagged_for_managers(limit: int = 20) -> list[Lead]:

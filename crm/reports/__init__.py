@@ -1,0 +1,1 @@
+"""Manager reports: periods, definitions, the figures, their screens and exports."""

@@ -1,0 +1,308 @@
+"""Reports (managers and admins): one page per report, the drill-down behind each figure, and
+CSV/XLSX exports of its tables (audited). Admissions staff get 403."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, abort, current_app, request, url_for
+from flask_admin import expose
+from flask_login import current_user
+from sqlalchemy import select
+
+from crm import clock
+from crm.admin.secure import SecureBaseView
+from crm.auth.models import User
+from crm.auth.permissions import Permission, has_permission
+from crm.database import unit_of_work
+from crm.extensions import db
+from crm.fees import exports
+from crm.intake.models import Lead
+from crm.intake.stages import STAGE_LABELS
+from crm.intake.vocabulary import SOURCES
+from crm.oncall.wallclock import LONDON, local_date
+from crm.privacy.services import record_audit_event
+from crm.reports import intake
+from crm.reports.leads import Filters
+from crm.reports.model import Chart, Report
+from crm.reports.periods import PRESETS, Period, PeriodError, read_period
+from crm.requestctx import current_actor
+
+CATEGORY = "Reports"
+DRILL_LIMIT = 5000
+
+
+class ReportInputError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Request:
+    preset: str
+    period: Period
+    filters: Filters
+
+    def args(self) -> dict[str, str]:
+        out = {"preset": self.preset}
+        if self.preset == "custom":
+            out |= {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()}
+        if self.filters.source:
+            out["source"] = self.filters.source
+        if self.filters.owner_id:
+            out["staff"] = str(self.filters.owner_id)
+        return out
+
+
+def report_nav() -> list[tuple[str, str]]:
+    """The reports the signed-in person may open, in menu order."""
+    return [
+        (view.report_key, view.title)
+        for view in REPORT_VIEWS
+        if has_permission(current_user.role, view.permission)
+    ]
+
+
+def _staff() -> list[tuple[int, str]]:
+    return [(u.id, u.name) for u in db.session.scalars(select(User).order_by(User.name))]
+
+
+def read_request(filters_allowed: tuple[str, ...]) -> Request:
+    args = request.args
+    try:
+        preset, period = read_period(
+            args.get("preset"), args.get("start"), args.get("end"), local_date(clock.now())
+        )
+    except PeriodError as exc:
+        raise ReportInputError(str(exc)) from None
+    source = args.get("source") or None
+    if source is not None and ("source" not in filters_allowed or source not in SOURCES):
+        raise ReportInputError(f"Unknown source {source!r}: choose one of {', '.join(SOURCES)}.")
+    staff = args.get("staff") or None
+    owner_id = None
+    if staff is not None:
+        if (
+            "staff" not in filters_allowed
+            or not staff.isdigit()
+            or db.session.get(User, int(staff)) is None
+        ):
+            raise ReportInputError(f"Unknown staff member {staff!r}.")
+        owner_id = int(staff)
+    return Request(preset, period, Filters(source=source, owner_id=owner_id))
+
+
+class _ReportView(SecureBaseView):
+    permission = Permission.VIEW_REPORTS
+    report_key = ""
+    title = ""
+    filters_allowed: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__(
+            name=self.title,
+            endpoint=f"report_{self.report_key}",
+            url=f"/admin/reports/{self.report_key}",
+            category=CATEGORY,
+        )
+
+    def render(self, template: str, **kwargs: Any) -> Any:
+        return super().render(template, report_nav=report_nav, chart_json=self.chart_json, **kwargs)
+
+    def chart_json(self, chart: Chart, req: Request) -> str:
+        """What reports.js draws: labels, series and, per segment, the drill-down's address."""
+        return json.dumps(
+            {
+                "kind": chart.kind,
+                "labels": chart.labels,
+                "series": [
+                    {
+                        "label": s.label,
+                        "values": s.values,
+                        "links": [self.drill_url(req, k) if k else None for k in s.drills]
+                        if s.drills
+                        else None,
+                    }
+                    for s in chart.series
+                ],
+            }
+        )
+
+    # What each report supplies.
+    def build(self, req: Request) -> Report:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sets(self, req: Request) -> dict[str, list[int]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _target(self) -> int:
+        return int(current_app.config["CRM_SETTINGS"].callback_target_minutes)
+
+    def _form(self, req: Request | None, error: str | None) -> dict[str, Any]:
+        return {
+            "presets": PRESETS,
+            "sources": SOURCES,
+            "staff": _staff() if "staff" in self.filters_allowed else [],
+            "filters_allowed": self.filters_allowed,
+            "req": req,
+            "error": error,
+            "args": req.args() if req else {},
+        }
+
+    @expose("/")
+    def index(self) -> Any:
+        try:
+            req = read_request(self.filters_allowed)
+        except ReportInputError as exc:
+            return self.render(
+                "reports/report.html", report=None, **self._form(None, str(exc))
+            ), 400
+        return self.render("reports/report.html", report=self.build(req), **self._form(req, None))
+
+    @expose("/leads")
+    def leads(self) -> Any:
+        try:
+            req = read_request(self.filters_allowed)
+        except ReportInputError as exc:
+            return self.render(
+                "reports/report.html", report=None, **self._form(None, str(exc))
+            ), 400
+        key = request.args.get("set", "")
+        if key not in self.build(req).drill_keys():
+            return self.render(
+                "reports/report.html",
+                report=None,
+                **self._form(req, f"Unknown figure {key!r} for this report and period."),
+            ), 400
+        sets = self.sets(req)
+        ids = sets.get(key, [])
+        leads = list(
+            db.session.execute(
+                select(Lead.id, Lead.reference, Lead.stage, Lead.created_at)
+                .where(Lead.id.in_(ids[:DRILL_LIMIT]))
+                .order_by(Lead.created_at, Lead.id)
+            )
+        )
+        with unit_of_work():
+            record_audit_event(
+                current_actor(),
+                "report_drill_down",
+                object_type="reports",
+                object_id=self.report_key,
+                detail=f"{key}; {req.period.start.isoformat()}..{req.period.end.isoformat()}; "
+                f"{len(ids)} lead(s)",
+            )
+        return self.render(
+            "reports/leads.html",
+            key=key,
+            count=len(ids),
+            leads=leads,
+            limit=DRILL_LIMIT,
+            stage_labels=STAGE_LABELS,
+            london=LONDON,
+            **self._form(req, None),
+        )
+
+    @expose("/export.<fmt>")
+    def export(self, fmt: str) -> Any:
+        if fmt not in ("csv", "xlsx"):
+            abort(404)
+        try:
+            req = read_request(self.filters_allowed)
+        except ReportInputError as exc:
+            return self.render(
+                "reports/report.html", report=None, **self._form(None, str(exc))
+            ), 400
+        report = self.build(req)
+        body, mimetype = export_report(report, req, fmt)
+        with unit_of_work():
+            record_audit_event(
+                current_actor(),
+                "export",
+                object_type="reports",
+                object_id=self.report_key,
+                detail=f"{fmt}; {req.period.start.isoformat()}..{req.period.end.isoformat()}; "
+                + ", ".join(f"{k}={v}" for k, v in req.args().items()),
+            )
+        name = f"{self.report_key}-{req.period.start.isoformat()}-{req.period.end.isoformat()}"
+        return Response(
+            body,
+            mimetype=mimetype,
+            headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+        )
+
+    def drill_url(self, req: Request, key: str) -> str:
+        args: dict[str, Any] = {"set": key, **req.args()}
+        return url_for(".leads", **args)
+
+
+def _cell(value: Any) -> exports.Cell:
+    if isinstance(value, float):
+        return round(value, 4)
+    return value  # type: ignore[no-any-return]
+
+
+def export_report(report: Report, req: Request, fmt: str) -> tuple[bytes, str]:
+    """Every table of the report, one after another (CSV) or one sheet each (XLSX)."""
+    title = [
+        f"{report.title} report",
+        f"Period: {report.period.start.isoformat()} to {report.period.end.isoformat()} (UK days)",
+        f"Previous period: {report.previous.start.isoformat()} to "
+        f"{report.previous.end.isoformat()}",
+        "Filters: "
+        + (", ".join(f"{k}={v}" for k, v in req.args().items() if k != "preset") or "none"),
+        f"Figures as of {report.as_of.astimezone(LONDON):%Y-%m-%d %H:%M} UK time",
+    ]
+    headline = exports_table_of_figures(report)
+    tables = [("Figures", ["Figure", "This period", "Previous period"], headline)] + [
+        (t.title, t.columns, [[_cell(v) for v in row] for row in t.rows]) for t in report.tables
+    ]
+    if fmt == "csv":
+        parts = []
+        for name, header, rows in tables:
+            parts.append(exports.to_csv([*title, name], header, rows))
+        return b"".join(parts), "text/csv"
+    return exports.to_xlsx_sheets(title, tables), (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+
+
+def exports_table_of_figures(report: Report) -> list[list[exports.Cell]]:
+    return [[f.label, _cell(f.value), _cell(f.previous)] for f in report.figures]
+
+
+class IntakeReportView(_ReportView):
+    report_key, title, filters_allowed = "intake", "Intake", ("source",)
+
+    def build(self, req: Request) -> Report:
+        return intake.intake_report(req.period, req.filters, self._target())
+
+    def sets(self, req: Request) -> dict[str, list[int]]:
+        return intake.intake_sets_for(req.period, req.filters, self._target())
+
+
+class FunnelReportView(_ReportView):
+    report_key, title, filters_allowed = "funnel", "Funnel", ("source",)
+
+    def build(self, req: Request) -> Report:
+        return intake.funnel_report(req.period, req.filters)
+
+    def sets(self, req: Request) -> dict[str, list[int]]:
+        return intake.funnel_sets_for(req.period, req.filters)
+
+
+class SpeedReportView(_ReportView):
+    report_key, title, filters_allowed = "speed", "Speed to lead", ("source", "staff")
+
+    def build(self, req: Request) -> Report:
+        return intake.speed_report(req.period, req.filters, self._target())
+
+    def sets(self, req: Request) -> dict[str, list[int]]:
+        return intake.speed_sets_for(req.period, req.filters, self._target())
+
+
+REPORT_VIEWS: tuple[type[_ReportView], ...] = (
+    IntakeReportView,
+    FunnelReportView,
+    SpeedReportView,
+)
