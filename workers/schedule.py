@@ -1,4 +1,5 @@
-"""The beat schedule: the engine tick every few seconds, the monthly invoicing check hourly."""
+"""The beat schedule: the engine tick every few seconds; the monthly invoicing and the weekly
+digest checked hourly."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from crm.queue import ENGINE_TICK, MONTHLY_INVOICING
+from crm.queue import ENGINE_TICK, MONTHLY_INVOICING, WEEKLY_DIGEST
 
 
 def beat_schedule(tick_seconds: int) -> dict[str, dict[str, Any]]:
@@ -22,6 +23,13 @@ def beat_schedule(tick_seconds: int) -> dict[str, dict[str, Any]]:
         # at six catches up within the hour it is back (the run is made once per month).
         "monthly-invoicing": {
             "task": MONTHLY_INVOICING,
+            "schedule": crontab(minute=0),
+            "options": {"expires": 3000.0},
+        },
+        # Due from 08:00 UK time on Monday (at 07:00 or 08:00 UTC by the season), so checked
+        # at every o'clock; each manager's message has its own key and goes once.
+        "weekly-digest": {
+            "task": WEEKLY_DIGEST,
             "schedule": crontab(minute=0),
             "options": {"expires": 3000.0},
         },

@@ -16,7 +16,7 @@
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        scales: { y: { beginAtZero: true, stacked: spec.kind === "stacked" }, x: { stacked: spec.kind === "stacked" } },
+        scales: { y: { beginAtZero: true, ticks: { precision: 0 }, stacked: spec.kind === "stacked" }, x: { stacked: spec.kind === "stacked" } },
         onHover: function (event, elements) {
           var link = elements.length && datasets[elements[0].datasetIndex].links;
           event.native.target.style.cursor = link && link[elements[0].index] ? "pointer" : "default";
