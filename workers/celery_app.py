@@ -14,3 +14,7 @@ celery_app.conf.include = ["workers.engine", "workers.providers", "workers.fees"
 celery_app.set_default()
 
 # Import the task modules so a worker started with -A workers.celery_app registers them.
+import workers.engine  # noqa: E402
+import workers.fees  # noqa: E402
+import workers.providers  # noqa: E402
+import workers.reports  # noqa: E402,F401
