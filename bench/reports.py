@@ -1,0 +1,181 @@
+"""Reports benchmark on PostgreSQL: each report page for a month and a quarter at N leads,
+against hand-written SQL for the same headline figures, in one run.
+
+    .venv/bin/python -m bench.reports [--leads 1000000] [--samples 20] [--database-url URL]
+
+Uses the intake benchmark's seeded database (``bench.intake.prepare``: leads over three years,
+their stage changes, calls, assessments; reused when already seeded with N). For each report
+(intake, funnel, speed to lead) and each period (the last full month, this quarter so far):
+the page through the Flask test client, logged in as a manager through the real form, timed
+``--samples`` times after a warm-up, each answer checked for its figures; then one hand-written
+SQL statement computing the report's headline figures for the same period, timed as often,
+alternating. Prints p50/p95 of each and the ratio of the p95s. Targets (issue 11): page p95 <
+300 ms, page / hand SQL p95 <= 1.3.
+
+Figures, not tests (docs/performance.md). Raw results: bench/results/reports-<UTC>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from bench import seed
+from bench.intake import RESULTS, ensure_database, prepare, server_env
+from bench.matching_rank import ROOT
+from config import load_settings
+from crm import clock
+from crm.app import create_app, settle_startup_objects
+from crm.extensions import db
+from crm.oncall.wallclock import local_date
+from crm.reports.periods import Period, preset_period
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_intake_1m"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
+
+# The headline figures of each report in one statement each (what a hand-written report
+# would run): counts by in/out of hours are left to the app (office hours are Python rules).
+HAND_SQL = {
+    "intake": """
+        SELECT count(*) FILTER (WHERE merged_into_id IS NULL),
+               count(*) FILTER (WHERE merged_into_id IS NOT NULL),
+               count(DISTINCT source)
+        FROM leads WHERE created_at >= :start AND created_at < :end
+    """,
+    "funnel": """
+        WITH cohort AS (
+            SELECT id, stage FROM leads
+            WHERE created_at >= :start AND created_at < :end AND merged_into_id IS NULL
+        )
+        SELECT sc.to_stage, count(DISTINCT sc.lead_id), min(sc.changed_at)
+        FROM cohort JOIN stage_changes sc ON sc.lead_id = cohort.id
+        GROUP BY sc.to_stage
+    """,
+    "speed": """
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY m),
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY m),
+               avg((m <= 15)::int), count(*)
+        FROM (
+            SELECT greatest(0, extract(epoch FROM first_contact_at - created_at) / 60) AS m
+            FROM leads
+            WHERE created_at >= :start AND created_at < :end AND merged_into_id IS NULL
+              AND first_contact_at IS NOT NULL
+        ) s
+    """,
+}
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _periods(today: Any) -> dict[str, Period]:
+    return {
+        "month": preset_period("last_month", today),
+        "quarter": preset_period("this_quarter", today),
+    }
+
+
+def _login(client: Any, email: str) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert found is not None, "no CSRF token on the login form"
+    response = client.post(
+        "/login", data={"email": email, "password": seed.PASSWORD, "csrf_token": found.group(1)}
+    )
+    assert response.status_code == 302, response.status_code
+
+
+def _ms(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50": round(statistics.median(ordered) * 1000, 1),
+        "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000, 1),
+    }
+
+
+def time_reports(app: Any, samples: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with app.app_context():
+        manager = db.session.execute(
+            text("SELECT email FROM users WHERE role = 'manager' ORDER BY id LIMIT 1")
+        ).scalar_one()
+        today = local_date(clock.now())
+    client = app.test_client()
+    _login(client, manager)
+    for name in HAND_SQL:
+        for label, period in _periods(today).items():
+            start, end = period.bounds()
+            path = (
+                f"/admin/reports/{name}/?preset=custom&start={period.start.isoformat()}"
+                f"&end={period.end.isoformat()}"
+            )
+            page_times, sql_times = [], []
+            for i in range(samples + 2):
+                t0 = time.perf_counter()
+                response = client.get(path)
+                elapsed = time.perf_counter() - t0
+                assert response.status_code == 200, (path, response.status_code)
+                assert b'data-testid="figure-' in response.data
+                with app.app_context():
+                    t1 = time.perf_counter()
+                    db.session.execute(text(HAND_SQL[name]), {"start": start, "end": end}).all()
+                    sql_elapsed = time.perf_counter() - t1
+                    db.session.rollback()
+                if i >= 2:  # two warm-ups
+                    page_times.append(elapsed)
+                    sql_times.append(sql_elapsed)
+            page, sql = _ms(page_times), _ms(sql_times)
+            out[f"{name}/{label}"] = {
+                "period": [period.start.isoformat(), period.end.isoformat()],
+                "page": page,
+                "hand_sql": sql,
+                "ratio_p95": round(page["p95"] / sql["p95"], 2) if sql["p95"] else None,
+            }
+            _say(
+                f"  {name:7s} {label:8s} page p50 {page['p50']:8.1f} p95 {page['p95']:8.1f} ms"
+                f" | hand SQL p50 {sql['p50']:7.1f} p95 {sql['p95']:7.1f} ms"
+                f" | ratio p95 {out[f'{name}/{label}']['ratio_p95']}"
+            )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    args = parser.parse_args(argv)
+    ensure_database(args.database_url)
+    env = server_env(args.database_url, args.redis_url)
+    app = create_app(load_settings(env))
+    settle_startup_objects()
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m bench.reports " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    report["seed"] = prepare(app, args.leads)
+    _say(f"timing report pages at {args.leads:,} leads ({args.samples} samples each)")
+    report["reports"] = time_reports(app, args.samples)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"reports-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2, default=str))
+    _say(f"written {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
