@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, abort, current_app, request, url_for
@@ -62,6 +63,13 @@ def report_nav() -> list[tuple[str, str]]:
         for view in REPORT_VIEWS
         if has_permission(current_user.role, view.permission)
     ]
+
+
+def _number(value: Any) -> float:
+    """Decimals (money) in chart data, as JSON numbers."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} in chart data")
 
 
 def _staff() -> list[tuple[int, str]]:
@@ -125,7 +133,8 @@ class _ReportView(SecureBaseView):
                     }
                     for s in chart.series
                 ],
-            }
+            },
+            default=_number,
         )
 
     # What each report supplies.
