@@ -25,7 +25,7 @@ from crm.intake.stages import STAGE_LABELS
 from crm.intake.vocabulary import SOURCES
 from crm.oncall.wallclock import LONDON, local_date
 from crm.privacy.services import record_audit_event
-from crm.reports import intake
+from crm.reports import fees, intake, oncall
 from crm.reports.leads import Filters
 from crm.reports.model import Chart, Report
 from crm.reports.periods import PRESETS, Period, PeriodError, read_period
@@ -85,16 +85,16 @@ def read_request(filters_allowed: tuple[str, ...]) -> Request:
     except PeriodError as exc:
         raise ReportInputError(str(exc)) from None
     source = args.get("source") or None
-    if source is not None and ("source" not in filters_allowed or source not in SOURCES):
+    if source is not None and "source" not in filters_allowed:
+        raise ReportInputError("This report has no source filter.")
+    if source is not None and source not in SOURCES:
         raise ReportInputError(f"Unknown source {source!r}: choose one of {', '.join(SOURCES)}.")
     staff = args.get("staff") or None
     owner_id = None
+    if staff is not None and "staff" not in filters_allowed:
+        raise ReportInputError("This report has no staff filter.")
     if staff is not None:
-        if (
-            "staff" not in filters_allowed
-            or not staff.isdigit()
-            or db.session.get(User, int(staff)) is None
-        ):
+        if not staff.isdigit() or db.session.get(User, int(staff)) is None:
             raise ReportInputError(f"Unknown staff member {staff!r}.")
         owner_id = int(staff)
     return Request(preset, period, Filters(source=source, owner_id=owner_id))
@@ -310,8 +310,33 @@ class SpeedReportView(_ReportView):
         return intake.speed_sets_for(req.period, req.filters, self._target())
 
 
+class OnCallReportView(_ReportView):
+    report_key, title, filters_allowed = "oncall", "On call", ("source", "staff")
+
+    def build(self, req: Request) -> Report:
+        return oncall.oncall_report(req.period, req.filters)
+
+    def sets(self, req: Request) -> dict[str, list[int]]:
+        return oncall.oncall_sets_for(req.period, req.filters)
+
+
+class FeesReportView(_ReportView):
+    """Fee figures: only for those with the fee permission (never admissions staff)."""
+
+    permission = Permission.VIEW_FEES
+    report_key, title, filters_allowed = "fees", "Fees", ()
+
+    def build(self, req: Request) -> Report:
+        return fees.fees_report(req.period, req.filters)
+
+    def sets(self, req: Request) -> dict[str, list[int]]:
+        return fees.fees_sets_for(req.period, req.filters)
+
+
 REPORT_VIEWS: tuple[type[_ReportView], ...] = (
     IntakeReportView,
     FunnelReportView,
     SpeedReportView,
+    OnCallReportView,
+    FeesReportView,
 )

@@ -19,7 +19,7 @@ from tests.services.report_factories import NOW, Week, hand_built_week
 from tests.web.conftest import audit_events, database_snapshot
 
 Clients = Callable[..., FlaskClient]
-REPORTS = ("intake", "funnel", "speed")
+REPORTS = ("intake", "funnel", "speed", "oncall", "fees")
 LAST_WEEK = "/admin/reports/{}/?preset=last_week"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -179,3 +179,21 @@ def test_a_drill_down_for_a_figure_the_report_does_not_have_is_refused(
         assert "Unknown figure" in response.get_data(as_text=True)
     assert not [e for e in audit_events() if e.action == "report_drill_down"]
     assert AuditEvent is not None
+
+
+@pytest.mark.parametrize("name", ["oncall", "fees"])
+def test_the_on_call_and_fees_reports_open_and_export_for_managers(
+    client_for: Clients, week: Week, name: str
+) -> None:
+    manager = client_for("manager")
+    page = _text(manager, LAST_WEEK.format(name))
+    assert 'data-testid="figure-' in page and "Figures as of" in page
+    response = manager.get(f"/admin/reports/{name}/export.xlsx?preset=last_week")
+    assert response.status_code == 200 and response.mimetype == XLSX
+    assert "Figures" in load_workbook(io.BytesIO(response.data)).sheetnames
+
+
+def test_the_fees_report_takes_no_lead_filters(client_for: Clients, week: Week) -> None:
+    response = client_for("manager").get("/admin/reports/fees/?preset=last_week&source=phone")
+    assert response.status_code == 400
+    assert "This report has no source filter." in response.get_data(as_text=True)
