@@ -42,3 +42,13 @@
     });
   });
 })();
+// Typing a date means a custom range: switch the period's preset to "Custom" so it is used.
+(function () {
+  "use strict";
+  document.querySelectorAll("form.report-period").forEach(function (form) {
+    var preset = form.querySelector("select[name=preset]");
+    form.querySelectorAll("input[type=date]").forEach(function (input) {
+      input.addEventListener("change", function () { if (preset) { preset.value = "custom"; } });
+    });
+  });
+})();
