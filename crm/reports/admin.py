@@ -25,7 +25,7 @@ from crm.intake.stages import STAGE_LABELS
 from crm.intake.vocabulary import SOURCES
 from crm.oncall.wallclock import LONDON, local_date
 from crm.privacy.services import record_audit_event
-from crm.reports import fees, intake, oncall
+from crm.reports import fees, intake, oncall, staff
 from crm.reports.leads import Filters
 from crm.reports.model import Chart, Report
 from crm.reports.periods import PRESETS, Period, PeriodError, read_period
@@ -333,10 +333,21 @@ class FeesReportView(_ReportView):
         return fees.fees_sets_for(req.period, req.filters)
 
 
+class StaffReportView(_ReportView):
+    report_key, title, filters_allowed = "staff", "Staff activity", ("source", "staff")
+
+    def build(self, req: Request) -> Report:
+        return staff.staff_report(req.period, req.filters)
+
+    def sets(self, req: Request) -> dict[str, list[int]]:
+        return staff.staff_sets_for(req.period, req.filters)
+
+
 REPORT_VIEWS: tuple[type[_ReportView], ...] = (
     IntakeReportView,
     FunnelReportView,
     SpeedReportView,
     OnCallReportView,
     FeesReportView,
+    StaffReportView,
 )

@@ -19,7 +19,7 @@ from tests.services.report_factories import NOW, Week, hand_built_week
 from tests.web.conftest import audit_events, database_snapshot
 
 Clients = Callable[..., FlaskClient]
-REPORTS = ("intake", "funnel", "speed", "oncall", "fees")
+REPORTS = ("intake", "funnel", "speed", "oncall", "fees", "staff")
 LAST_WEEK = "/admin/reports/{}/?preset=last_week"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -181,7 +181,7 @@ def test_a_drill_down_for_a_figure_the_report_does_not_have_is_refused(
     assert AuditEvent is not None
 
 
-@pytest.mark.parametrize("name", ["oncall", "fees"])
+@pytest.mark.parametrize("name", ["oncall", "fees", "staff"])
 def test_the_on_call_and_fees_reports_open_and_export_for_managers(
     client_for: Clients, week: Week, name: str
 ) -> None:
