@@ -110,16 +110,9 @@ def _invoice_billing(referral_id: int) -> Invoice | None:
     ).first()
 
 
-def credit_note(
-    invoice: Invoice, postings: list[Posting], reason: str, actor: Actor
-) -> Invoice | None:
-    """Post ``postings`` (negative fee entries) on a new, issued credit note against
-    ``invoice``: numbered, its PDF stored, emailed, the invoice's balance reduced."""
-    fresh = [p for p in postings if p.key not in _already_posted([p.key for p in postings])]
-    if not fresh:
-        return None
-    treatments = {line.referral_id: line.vat_treatment for line in lines_of(invoice.id)}
-    note = Invoice(
+def _new_credit_note(invoice: Invoice, reason: str, actor: Actor) -> Invoice:
+    """An issued credit note against ``invoice``, to its billing details (not yet added)."""
+    return Invoice(
         kind="credit_note",
         provider_id=invoice.provider_id,
         currency=invoice.currency,
@@ -134,6 +127,18 @@ def credit_note(
         created_by_id=actor.user_id,
         issued_by_id=actor.user_id,
     )
+
+
+def credit_note(
+    invoice: Invoice, postings: list[Posting], reason: str, actor: Actor
+) -> Invoice | None:
+    """Post ``postings`` (negative fee entries) on a new, issued credit note against
+    ``invoice``: numbered, its PDF stored, emailed, the invoice's balance reduced."""
+    fresh = [p for p in postings if p.key not in _already_posted([p.key for p in postings])]
+    if not fresh:
+        return None
+    treatments = {line.referral_id: line.vat_treatment for line in lines_of(invoice.id)}
+    note = _new_credit_note(invoice, reason, actor)
     db.session.add(note)
     db.session.flush()
     written = post_many([_on_document(p, note.id) for p in fresh], actor)
@@ -232,21 +237,7 @@ def void_invoice(invoice_id: int, reason: str | None, actor: Actor) -> Invoice:
 
 
 def _void_with_credit(invoice: Invoice, reason: str, actor: Actor) -> None:
-    note = Invoice(
-        kind="credit_note",
-        provider_id=invoice.provider_id,
-        currency=invoice.currency,
-        status="issued",
-        credits_invoice_id=invoice.id,
-        billing_name=invoice.billing_name,
-        billing_address=invoice.billing_address,
-        accounts_email=invoice.accounts_email,
-        po_reference=invoice.po_reference,
-        reason=f"Void: {reason}"[:300],
-        created_at=clock.now(),
-        created_by_id=actor.user_id,
-        issued_by_id=actor.user_id,
-    )
+    note = _new_credit_note(invoice, f"Void: {reason}", actor)
     db.session.add(note)
     db.session.flush()
     for line in lines_of(invoice.id):

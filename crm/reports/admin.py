@@ -158,14 +158,16 @@ class _ReportView(SecureBaseView):
             "args": req.args() if req else {},
         }
 
+    def _refused(self, req: Request | None, message: str) -> Any:
+        """The report's page with the message and no figures: 400, nothing else done."""
+        return self.render("reports/report.html", report=None, **self._form(req, message)), 400
+
     @expose("/")
     def index(self) -> Any:
         try:
             req = read_request(self.filters_allowed)
         except ReportInputError as exc:
-            return self.render(
-                "reports/report.html", report=None, **self._form(None, str(exc))
-            ), 400
+            return self._refused(None, str(exc))
         return self.render("reports/report.html", report=self.build(req), **self._form(req, None))
 
     @expose("/leads")
@@ -173,16 +175,10 @@ class _ReportView(SecureBaseView):
         try:
             req = read_request(self.filters_allowed)
         except ReportInputError as exc:
-            return self.render(
-                "reports/report.html", report=None, **self._form(None, str(exc))
-            ), 400
+            return self._refused(None, str(exc))
         key = request.args.get("set", "")
         if key not in self.build(req).drill_keys():
-            return self.render(
-                "reports/report.html",
-                report=None,
-                **self._form(req, f"Unknown figure {key!r} for this report and period."),
-            ), 400
+            return self._refused(req, f"Unknown figure {key!r} for this report and period.")
         sets = self.sets(req)
         ids = sets.get(key, [])
         leads = list(
@@ -219,9 +215,7 @@ class _ReportView(SecureBaseView):
         try:
             req = read_request(self.filters_allowed)
         except ReportInputError as exc:
-            return self.render(
-                "reports/report.html", report=None, **self._form(None, str(exc))
-            ), 400
+            return self._refused(None, str(exc))
         report = self.build(req)
         body, mimetype = export_report(report, req, fmt)
         with unit_of_work():
