@@ -41,6 +41,13 @@ from crm.oncall.models import (
 from crm.privacy.models import AuditEvent, ConsentRecord, DisclosureRecord
 from crm.providers.models import ImportJob, Provider, ProviderLocation
 from crm.referrals.models import Presentation, PresentedOption, Referral, ReferralEvent
+from crm.reports.models import (
+    ReportCount,
+    ReportDirtyLead,
+    ReportSlowest,
+    ReportSummaryState,
+    ReportValue,
+)
 
 __all__ = [
     "ApiKey",
@@ -81,6 +88,11 @@ __all__ = [
     "Referral",
     "ReferralEvent",
     "Reminder",
+    "ReportCount",
+    "ReportDirtyLead",
+    "ReportSlowest",
+    "ReportSummaryState",
+    "ReportValue",
     "Rota",
     "RotaMember",
     "RotaOverride",

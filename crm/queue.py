@@ -18,6 +18,7 @@ ENGINE_KICK = "engine.kick"  # the same work as a tick, sent right after a commi
 PROVIDER_IMPORT = "providers.import"  # work through an uploaded directory CSV
 MONTHLY_INVOICING = "fees.monthly_invoicing"  # hourly check: the month's invoice run, once
 WEEKLY_DIGEST = "reports.weekly_digest"  # hourly check: Monday's digest to managers, once each
+REPORT_SUMMARIES = "reports.refresh_summaries"  # every minute: the report summaries
 
 _PENDING = "crm_tasks_after_commit"
 # A delayed wake-up lives in the worker's memory (and Redis redelivers long ones after the

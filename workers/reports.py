@@ -1,4 +1,5 @@
-"""The weekly digest to managers: beat checks hourly; each manager's message goes once."""
+"""The report summaries, refreshed every minute; the weekly digest to managers: beat checks
+hourly; each manager's message goes once."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from celery import shared_task
 from flask import current_app
 
 from crm.database import unit_of_work
-from crm.queue import WEEKLY_DIGEST
-from crm.reports import digest
+from crm.queue import REPORT_SUMMARIES, WEEKLY_DIGEST
+from crm.reports import digest, summary
 
 log = logging.getLogger(__name__)
 
@@ -24,3 +25,13 @@ def weekly_digest() -> None:
         )
     if outcome.queued:
         log.info("weekly digest %s: %d message(s)", outcome.period.start, outcome.queued)
+
+
+@shared_task(name=REPORT_SUMMARIES)
+def refresh_summaries() -> None:
+    """Rebuild the report summaries of the days whose leads changed since the last refresh."""
+    with unit_of_work():
+        outcome = summary.refresh()
+    log.info(
+        "report summaries: %d day(s) rebuilt%s", outcome.days, " (full)" if outcome.full else ""
+    )

@@ -1,5 +1,5 @@
-"""The beat schedule: the engine tick every few seconds; the monthly invoicing and the weekly
-digest checked hourly."""
+"""The beat schedule: the engine tick every few seconds; the report summaries every minute; the
+monthly invoicing and the weekly digest checked hourly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from crm.queue import ENGINE_TICK, MONTHLY_INVOICING, WEEKLY_DIGEST
+from crm.queue import ENGINE_TICK, MONTHLY_INVOICING, REPORT_SUMMARIES, WEEKLY_DIGEST
 
 
 def beat_schedule(tick_seconds: int) -> dict[str, dict[str, Any]]:
@@ -18,6 +18,13 @@ def beat_schedule(tick_seconds: int) -> dict[str, dict[str, Any]]:
             "schedule": float(tick_seconds),
             # A tick that waited longer than one period is useless: the next one is coming.
             "options": {"expires": float(tick_seconds)},
+        },
+        # The days whose leads changed since the last refresh; a refresh that waited a minute
+        # is overtaken by the next (one at a time: the summary state row is locked).
+        "report-summaries": {
+            "task": REPORT_SUMMARIES,
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
         },
         # Due from 06:00 UK time on the 1st; checked at every o'clock so a beat that was down
         # at six catches up within the hour it is back (the run is made once per month).

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, abort, current_app, request, url_for
+from flask import Response, abort, current_app, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from crm.intake.stages import STAGE_LABELS
 from crm.intake.vocabulary import SOURCES
 from crm.oncall.wallclock import LONDON, local_date
 from crm.privacy.services import record_audit_event
-from crm.reports import fees, intake, oncall, staff
+from crm.reports import fees, intake, oncall, staff, summary
 from crm.reports.leads import Filters
 from crm.reports.model import Chart, Report
 from crm.reports.periods import PRESETS, Period, PeriodError, read_period
@@ -170,6 +170,21 @@ class _ReportView(SecureBaseView):
             return self._refused(None, str(exc))
         return self.render("reports/report.html", report=self.build(req), **self._form(req, None))
 
+    @expose("/refresh", methods=("POST",))
+    def refresh(self) -> Any:
+        """Bring the report summaries up to date now, then show the report again."""
+        with unit_of_work():
+            outcome = summary.refresh()
+            record_audit_event(
+                current_actor(),
+                "report_refresh",
+                object_type="reports",
+                object_id=self.report_key,
+                detail=f"{outcome.days} day(s) rebuilt" + (" (full)" if outcome.full else ""),
+            )
+        args = {k: v for k, v in request.args.items() if k in ("preset", "start", "end", "source")}
+        return redirect(url_for(".index", **args))
+
     @expose("/leads")
     def leads(self) -> Any:
         try:
@@ -295,7 +310,7 @@ class FunnelReportView(_ReportView):
 
 
 class SpeedReportView(_ReportView):
-    report_key, title, filters_allowed = "speed", "Speed to lead", ("source", "staff")
+    report_key, title, filters_allowed = "speed", "Speed to lead", ("source",)
 
     def build(self, req: Request) -> Report:
         return intake.speed_report(req.period, req.filters, self._target())

@@ -13,12 +13,18 @@
   time) when the lead was created.
 - **A cohort**: the leads created in the period; the funnel follows them to wherever they are
   now, so last month's cohort can still gain admissions.
+- **Buckets**: reported speeds are whole minutes rounded up (14 min 10 s counts as 15), in steps
+  of 10 minutes beyond an hour and of an hour beyond a day; times between stages are whole
+  hours rounded up, in steps of a day beyond two days. Medians and percentiles are taken over
+  these bucketed values (linear between the closest ranks), so summaries kept per day give
+  exactly the figure a direct computation gives. "Within target" is exact for any target up to
+  an hour (``ceil(m) <= t`` exactly when ``m <= t`` for a whole number ``t``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 DEFINITIONS = {
@@ -49,6 +55,51 @@ DEFINITIONS = {
 def speed_minutes(created_at: datetime, first_contact_at: datetime) -> float:
     """Speed to lead in minutes; a call logged before the lead (back-dated) counts as zero."""
     return max(0.0, (first_contact_at - created_at).total_seconds() / 60)
+
+
+def speed_bucket(minutes: float) -> int:
+    """A speed to lead in its reported bucket (module docstring, "Buckets")."""
+    whole = math.ceil(minutes)
+    if whole <= 60:
+        return whole
+    if whole <= 24 * 60:
+        return math.ceil(whole / 10) * 10
+    return math.ceil(whole / 60) * 60
+
+
+def gap_bucket(hours: float) -> int:
+    """Hours between two stages in their reported bucket (module docstring, "Buckets")."""
+    whole = math.ceil(hours)
+    return whole if whole <= 48 else math.ceil(whole / 24) * 24
+
+
+def percentile_of_counts(counts: Mapping[int, int], p: float) -> float | None:
+    """``percentile`` of the values a histogram ({value: how many}) holds, without expanding it."""
+    total = sum(n for n in counts.values() if n > 0)
+    if not total:
+        return None
+    rank = (total - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    at_low = at_high = None
+    seen = 0
+    for value in sorted(v for v, n in counts.items() if n > 0):
+        seen += counts[value]
+        if at_low is None and seen > low:
+            at_low = value
+        if seen > high:
+            at_high = value
+            break
+    if at_low is None or at_high is None:  # pragma: no cover - the walk always reaches both
+        raise ValueError("histogram walk fell short")
+    return at_low + (at_high - at_low) * (rank - low)
+
+
+def share_at_most(counts: Mapping[int, int], target: int) -> float | None:
+    """The share (0 to 1) of a histogram's values at most ``target``; None when empty."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    return sum(n for v, n in counts.items() if v <= target) / total
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:

@@ -1,36 +1,68 @@
-"""The intake, funnel and speed-to-lead reports. Reads only.
+"""The intake, funnel and speed-to-lead reports, read from the report summaries
+(crm/reports/summary.py) so a quarter reads a few thousand rows. Reads only.
 
 Each ``*_report`` builds a Report for a period and the same-length period before it; each
-``*_sets`` returns the lead sets the report's figures count, for the drill-down.
+``*_sets_for`` returns the lead sets the report's figures count, read live from the leads, for
+the drill-down (crm/reports/leads.py builds both from the same rules).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
 
 from crm import clock
+from crm.extensions import db
+from crm.intake.models import Lead
 from crm.intake.stages import CLOSE_REASON_LABELS, PIPELINE, STAGE_LABELS, CloseReason, Stage
 from crm.intake.vocabulary import SOURCES
 from crm.oncall.wallclock import LONDON
 from crm.reports import definitions as d
-from crm.reports.leads import Filters, LeadRow, funnel_sets, intake_sets, lead_rows, repeat_requests
+from crm.reports import summary
+from crm.reports.leads import Filters, funnel_sets, intake_sets, lead_rows, repeat_requests
 from crm.reports.model import Cell, Chart, Figure, Report, Series, Table
-from crm.reports.periods import Period, buckets
+from crm.reports.periods import Period, buckets, week_of
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+Counts = dict[tuple[Any, ...], int]
 
 
 def _stage_label(stage: str) -> str:
     return STAGE_LABELS[Stage(stage)] if stage in {s.value for s in Stage} else stage
 
 
-def _count(sets: dict[str, list[int]], key: str) -> int:
-    return len(sets.get(key, []))
-
-
 def _bucket_label(day: object, grain: str) -> str:
     return f"{day:%a %d %b}" if grain == "day" else f"w/c {day:%d %b}"
+
+
+def _sum(counts: Counts, metric: str, at: int | None = None, value: Any = None) -> int:
+    """The total of ``metric``, or of its entries whose key holds ``value`` at position ``at``."""
+    return sum(
+        n for key, n in counts.items() if key[0] == metric and (at is None or key[at] == value)
+    )
+
+
+def _new_report(key: str, title: str, period: Period) -> Report:
+    """A report stamped with its figures' age: the summaries' last refresh."""
+    refreshed = summary.refreshed_at()
+    report = Report(key, title, period, period.previous(), refreshed or clock.now())
+    report.summarised = True
+    if refreshed is None:
+        report.notes.append(
+            "The report summaries have not been built yet: the engine builds them within a "
+            "minute of starting, or a manager can refresh them from this page."
+        )
+    else:
+        age = max(0, int((clock.now() - refreshed).total_seconds() // 60))
+        when = f"{refreshed.astimezone(LONDON):%d %b %H:%M}"
+        report.notes.append(
+            f"Figures from the report summaries refreshed {when} UK time ({age} min ago); "
+            "the engine refreshes them every minute. The lists behind the figures are read live."
+        )
+    return report
 
 
 # --- intake ------------------------------------------------------------------------------------
@@ -44,95 +76,71 @@ def intake_sets_for(period: Period, filters: Filters, target_minutes: int) -> di
     return sets
 
 
+def _by_day(period: Period, source: str | None) -> dict[date, int]:
+    """Leads per bucket of the period's grain (UK days, or weeks from Monday)."""
+    grain, _ = buckets(period)
+    out: dict[date, int] = defaultdict(int)
+    for (metric, day), n in summary.counts(period, source, ("day",)).items():
+        if metric == "leads":
+            out[day if grain == "day" else week_of(day)] += n
+    return out
+
+
 def intake_report(period: Period, filters: Filters, target_minutes: int) -> Report:
-    now = clock.now()
-    previous = period.previous()
-    sets = intake_sets_for(period, filters, target_minutes)
-    before = intake_sets_for(previous, filters, target_minutes)
-    repeats = repeat_requests(period, filters)
-    repeats_before = repeat_requests(previous, filters)
-    report = Report("intake", "Intake", period, previous, now)
+    del target_minutes  # the intake figures count leads; the speed report uses the target
+    report = _new_report("intake", "Intake", period)
+    by = ("source", "campaign", "in_hours")
+    now, before = (
+        summary.counts(period, filters.source, by),
+        summary.counts(report.previous, filters.source, by),
+    )
+
+    def figure(key: str, label: str, metric: str, drill: str | None, **match: Any) -> Figure:
+        at, value = (3, match["in_hours"]) if match else (None, None)
+        return Figure(
+            key,
+            label,
+            _sum(now, metric, at, value),
+            _sum(before, metric, at, value),
+            "count",
+            d.DEFINITIONS[key if key in d.DEFINITIONS else metric],
+            drill,
+        )
+
     report.figures = [
-        Figure(
-            "leads",
-            "Leads",
-            _count(sets, "leads"),
-            _count(before, "leads"),
-            "count",
-            d.DEFINITIONS["leads"],
-            "leads",
-        ),
-        Figure(
-            "repeat_requests",
-            "Repeat requests",
-            sum(repeats.values()),
-            sum(repeats_before.values()),
-            "count",
-            d.DEFINITIONS["repeat_requests"],
-            None,
-        ),
-        Figure(
-            "merged",
-            "Duplicates merged",
-            _count(sets, "merged"),
-            _count(before, "merged"),
-            "count",
-            d.DEFINITIONS["merged"],
-            "merged",
-        ),
-        Figure(
-            "in_hours",
-            "In hours",
-            _count(sets, "in_hours"),
-            _count(before, "in_hours"),
-            "count",
-            d.DEFINITIONS["in_hours"],
-            "in_hours",
-        ),
-        Figure(
-            "out_of_hours",
-            "Out of hours",
-            _count(sets, "out_of_hours"),
-            _count(before, "out_of_hours"),
-            "count",
-            d.DEFINITIONS["out_of_hours"],
-            "out_of_hours",
-        ),
+        figure("leads", "Leads", "leads", "leads"),
+        figure("repeat_requests", "Repeat requests", "repeat", None),
+        figure("merged", "Duplicates merged", "merged", "merged"),
+        figure("in_hours", "In hours", "leads", "in_hours", in_hours=True),
+        figure("out_of_hours", "Out of hours", "leads", "out_of_hours", in_hours=False),
     ]
-    sources = [s for s in SOURCES if _count(sets, f"source:{s}") or _count(before, f"source:{s}")]
+    sources = [s for s in SOURCES if _sum(now, "leads", 1, s) or _sum(before, "leads", 1, s)]
     report.tables.append(
         Table(
             "by_source",
             "Leads by source",
             ["Source", "Leads", "Previous period"],
-            [
-                [SOURCES[s], _count(sets, f"source:{s}"), _count(before, f"source:{s}")]
-                for s in sources
-            ],
+            [[SOURCES[s], _sum(now, "leads", 1, s), _sum(before, "leads", 1, s)] for s in sources],
             d.DEFINITIONS["leads"],
             [[None, f"source:{s}", None] for s in sources],
             ["text", "count", "count"],
         )
     )
-    campaigns = sorted({k.split(":", 1)[1] for k in sets if k.startswith("campaign:")})
+    campaigns = sorted({key[2] for key in now if key[0] == "leads"})
     report.tables.append(
         Table(
             "by_campaign",
             "Leads by campaign (utm_campaign)",
             ["Campaign", "Leads", "Previous period"],
-            [
-                [c, _count(sets, f"campaign:{c}"), _count(before, f"campaign:{c}")]
-                for c in campaigns
-            ],
+            [[c, _sum(now, "leads", 2, c), _sum(before, "leads", 2, c)] for c in campaigns],
             "The campaign the website passed with the request; (none) when it passed none.",
             [[None, f"campaign:{c}", None] for c in campaigns],
             ["text", "count", "count"],
         )
     )
     grain, days = buckets(period)
-    rows: list[list[Cell]] = [
-        [_bucket_label(day, grain), _count(sets, f"{grain}:{day.isoformat()}")] for day in days
-    ]
+    per_day = _by_day(period, filters.source)
+    rows: list[list[Cell]] = [[_bucket_label(day, grain), per_day.get(day, 0)] for day in days]
     report.tables.append(
         Table(
             "by_day",
@@ -163,10 +171,10 @@ def intake_report(period: Period, filters: Filters, target_minutes: int) -> Repo
             [
                 Series(
                     "This period",
-                    [_count(sets, f"source:{s}") for s in sources],
+                    [_sum(now, "leads", 1, s) for s in sources],
                     [f"source:{s}" for s in sources],
                 ),
-                Series("Previous period", [_count(before, f"source:{s}") for s in sources]),
+                Series("Previous period", [_sum(before, "leads", 1, s) for s in sources]),
             ],
             "by_source",
         )
@@ -177,30 +185,25 @@ def intake_report(period: Period, filters: Filters, target_minutes: int) -> Repo
 # --- funnel ------------------------------------------------------------------------------------
 
 
-def _median_hours(
-    cohort: list[int], entries: dict[int, dict[str, datetime]], a: str, b: str
-) -> float | None:
-    gaps = [
-        max(0.0, (e[b] - e[a]).total_seconds() / 3600)
-        for lead_id in cohort
-        if a in (e := entries.get(lead_id, {})) and b in e
-    ]
-    return d.median(gaps)
-
-
 def funnel_report(period: Period, filters: Filters) -> Report:
-    now = clock.now()
-    previous = period.previous()
-    sets, entries = funnel_sets(lead_rows(period, filters))
-    before, _ = funnel_sets(lead_rows(previous, filters))
-    report = Report("funnel", "Funnel", period, previous, now)
+    report = _new_report("funnel", "Funnel", period)
+    now = summary.counts(period, filters.source, ())
+    before = summary.counts(report.previous, filters.source, ())
+    gaps = {
+        stage: summary.histogram(period, filters.source, f"gap:{stage}").get((), {})
+        for stage in [s.value for s in PIPELINE][1:]
+    }
+
+    def count(counts: Counts, metric: str) -> int:
+        return counts.get((metric,), 0)
+
     stages = [s.value for s in PIPELINE]
     report.figures = [
         Figure(
             "leads",
             "Cohort",
-            _count(sets, "leads"),
-            _count(before, "leads"),
+            count(now, "leads"),
+            count(before, "leads"),
             "count",
             d.DEFINITIONS["cohort"],
             "leads",
@@ -208,8 +211,8 @@ def funnel_report(period: Period, filters: Filters) -> Report:
         Figure(
             "admitted",
             "Admitted",
-            _count(sets, "reached:admitted"),
-            _count(before, "reached:admitted"),
+            count(now, "reached:admitted"),
+            count(before, "reached:admitted"),
             "count",
             d.DEFINITIONS["reached"],
             "reached:admitted",
@@ -217,8 +220,8 @@ def funnel_report(period: Period, filters: Filters) -> Report:
         Figure(
             "admitted_share",
             "Admitted, share of the cohort",
-            d.rate(_count(sets, "reached:admitted"), _count(sets, "leads")),
-            d.rate(_count(before, "reached:admitted"), _count(before, "leads")),
+            d.rate(count(now, "reached:admitted"), count(now, "leads")),
+            d.rate(count(before, "reached:admitted"), count(before, "leads")),
             "share",
             "Admitted leads of the cohort over the cohort.",
         ),
@@ -226,17 +229,15 @@ def funnel_report(period: Period, filters: Filters) -> Report:
     rows: list[list[Cell]] = []
     drills: list[list[str | None]] = []
     for i, stage in enumerate(stages):
-        here = _count(sets, f"reached:{stage}")
-        prior = _count(sets, f"reached:{stages[i - 1]}") if i else None
+        here = count(now, f"reached:{stage}")
+        prior = count(now, f"reached:{stages[i - 1]}") if i else None
         rows.append(
             [
                 STAGE_LABELS[Stage(stage)],
                 here,
-                _count(before, f"reached:{stage}"),
+                count(before, f"reached:{stage}"),
                 d.rate(here, prior) if prior is not None else None,
-                _median_hours(sets.get(f"reached:{stage}", []), entries, stages[i - 1], stage)
-                if i
-                else None,
+                d.percentile_of_counts(gaps[stage], 50) if i else None,
             ]
         )
         drills.append([None, f"reached:{stage}", None, None, None])
@@ -256,7 +257,7 @@ def funnel_report(period: Period, filters: Filters) -> Report:
         )
     )
     reasons = [r.value for r in CloseReason]
-    shown = [r for r in reasons if _count(sets, f"closed:{r}") or _count(before, f"closed:{r}")]
+    shown = [r for r in reasons if count(now, f"closed:{r}") or count(before, f"closed:{r}")]
     report.tables.append(
         Table(
             "closed",
@@ -265,8 +266,8 @@ def funnel_report(period: Period, filters: Filters) -> Report:
             [
                 [
                     CLOSE_REASON_LABELS[CloseReason(r)],
-                    _count(sets, f"closed:{r}"),
-                    _count(before, f"closed:{r}"),
+                    count(now, f"closed:{r}"),
+                    count(before, f"closed:{r}"),
                 ]
                 for r in shown
             ],
@@ -298,27 +299,53 @@ def funnel_sets_for(period: Period, filters: Filters) -> dict[str, list[int]]:
 # --- speed to lead -----------------------------------------------------------------------------
 
 
-def _speed_figures(rows: list[LeadRow], target: int) -> dict[str, float | None]:
-    speeds = [s for r in rows if not r.merged and (s := r.speed) is not None]
+def _speed_figures(histogram: dict[int, int], target: int) -> dict[str, float | None]:
     return {
-        "median": d.median(speeds),
-        "p90": d.percentile(speeds, 90),
-        "within": d.share_within(speeds, target),
+        "median": d.percentile_of_counts(histogram, 50),
+        "p90": d.percentile_of_counts(histogram, 90),
+        "within": d.share_at_most(histogram, target),
     }
 
 
+def _merge(parts: Any) -> dict[int, int]:
+    out: dict[int, int] = defaultdict(int)
+    for part in parts:
+        for value, n in part.items():
+            out[value] += n
+    return out
+
+
+def _slowest_rows(period: Period, source: str | None) -> list[list[Cell]]:
+    found = summary.slowest(period, source)
+    leads = {
+        lead.id: lead
+        for lead in db.session.execute(
+            select(Lead.id, Lead.reference, Lead.created_at, Lead.stage).where(
+                Lead.id.in_([lead_id for lead_id, _ in found])
+            )
+        )
+    }
+    return [
+        [
+            leads[lead_id].reference,
+            f"{leads[lead_id].created_at.astimezone(LONDON):%d %b %H:%M}",
+            round(minutes, 1),
+            _stage_label(leads[lead_id].stage),
+        ]
+        for lead_id, minutes in found
+        if lead_id in leads
+    ]
+
+
 def speed_report(period: Period, filters: Filters, target_minutes: int) -> Report:
-    now = clock.now()
-    previous = period.previous()
-    rows = lead_rows(period, filters)
-    rows_before = lead_rows(previous, filters)
-    sets = intake_sets(rows, target_minutes)
-    before = intake_sets(rows_before, target_minutes)
-    now_f, before_f = (
-        _speed_figures(rows, target_minutes),
-        _speed_figures(rows_before, target_minutes),
-    )
-    report = Report("speed", "Speed to lead", period, previous, now)
+    report = _new_report("speed", "Speed to lead", period)
+    source = filters.source
+    split = summary.histogram(period, source, "speed", ("in_hours",))
+    split_before = summary.histogram(report.previous, source, "speed", ("in_hours",))
+    now = summary.counts(period, source, ("in_hours",))
+    before = summary.counts(report.previous, source, ())
+    now_f = _speed_figures(_merge(split.values()), target_minutes)
+    before_f = _speed_figures(_merge(split_before.values()), target_minutes)
     report.notes.append(
         f"The callback target is {target_minutes} minutes (CALLBACK_TARGET_MINUTES)."
     )
@@ -350,8 +377,8 @@ def speed_report(period: Period, filters: Filters, target_minutes: int) -> Repor
         Figure(
             "contacted",
             "Contacted",
-            _count(sets, "contacted"),
-            _count(before, "contacted"),
+            _sum(now, "contacted"),
+            before.get(("contacted",), 0),
             "count",
             d.DEFINITIONS["contacted"],
             "contacted",
@@ -359,38 +386,35 @@ def speed_report(period: Period, filters: Filters, target_minutes: int) -> Repor
         Figure(
             "not_contacted",
             "Not yet contacted",
-            _count(sets, "not_contacted"),
-            _count(before, "not_contacted"),
+            _sum(now, "not_contacted"),
+            before.get(("not_contacted",), 0),
             "count",
             d.DEFINITIONS["not_contacted"],
             "not_contacted",
         ),
     ]
-    split: list[list[Cell]] = []
+    rows: list[list[Cell]] = []
     for label, in_hours in (("In hours", True), ("Out of hours", False)):
-        part = [r for r in rows if r.in_hours is in_hours]
-        f = _speed_figures(part, target_minutes)
-        split.append(
-            [label, len([r for r in part if not r.merged]), f["median"], f["p90"], f["within"]]
-        )
+        f = _speed_figures(split.get((in_hours,), {}), target_minutes)
+        rows.append([label, _sum(now, "leads", 1, in_hours), f["median"], f["p90"], f["within"]])
     report.tables.append(
         Table(
             "hours",
             "In hours against out of hours",
             ["When", "Leads", "Median minutes", "p90 minutes", "Within target"],
-            split,
+            rows,
             d.DEFINITIONS["in_hours"] + " " + d.DEFINITIONS["out_of_hours"],
             [[None, "in_hours", None, None, None], [None, "out_of_hours", None, None, None]],
             ["text", "count", "minutes", "minutes", "share"],
         )
     )
-    cells: dict[tuple[int, int], list[float]] = defaultdict(list)
-    for r in rows:
-        if not r.merged and (s := r.speed) is not None:
-            local = r.created_at.astimezone(LONDON)
-            cells[(local.weekday(), local.hour)].append(s)
+    cells = summary.histogram(period, source, "heat", ("cell",))
     heat: list[list[Cell]] = [
-        [WEEKDAYS[w], *[d.median(cells.get((w, h), [])) for h in range(24)]] for w in range(7)
+        [
+            WEEKDAYS[w],
+            *[d.percentile_of_counts(cells.get((w * 24 + h,), {}), 50) for h in range(24)],
+        ]
+        for w in range(7)
     ]
     report.tables.append(
         Table(
@@ -404,25 +428,14 @@ def speed_report(period: Period, filters: Filters, target_minutes: int) -> Repor
             ["text", *["minutes"] * 24],
         )
     )
-    slowest = sorted(
-        (r for r in rows if not r.merged and r.speed is not None),
-        key=lambda r: (-(r.speed or 0), r.id),
-    )[:20]
     report.tables.append(
         Table(
             "slowest",
             "The slowest 20",
             ["Lead", "Created (UK)", "Minutes", "Stage"],
-            [
-                [
-                    r.reference,
-                    f"{r.created_at.astimezone(LONDON):%d %b %H:%M}",
-                    r.speed,
-                    _stage_label(r.stage),
-                ]
-                for r in slowest
-            ],
-            "The contacted leads of the period that waited longest for their first call.",
+            _slowest_rows(period, source),
+            "The contacted leads of the period that waited longest for their first call "
+            "(minutes to the tenth, not bucketed).",
             None,
             ["lead", "text", "minutes", "text"],
         )
@@ -432,8 +445,8 @@ def speed_report(period: Period, filters: Filters, target_minutes: int) -> Repor
             "hours",
             "Median minutes: in hours against out of hours",
             "bar",
-            [str(r[0]) for r in split],
-            [Series("Median minutes", [r[2] for r in split])],
+            [str(r[0]) for r in rows],
+            [Series("Median minutes", [r[2] for r in rows])],
             "hours",
         )
     )

@@ -74,6 +74,7 @@ class Report:
     charts: list[Chart] = field(default_factory=list)
     filters: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    summarised: bool = False  # read from the report summaries (crm/reports/summary.py)
 
     def table(self, key: str) -> Table:
         return next(t for t in self.tables if t.key == key)

@@ -25,6 +25,7 @@ from crm.intake import pipeline
 from crm.intake.models import Lead
 from crm.intake.stages import Stage
 from crm.privacy.services import Actor
+from crm.reports import summary
 from tests.web.intake_helpers import make_lead
 
 TODAY = date(2026, 11, 23)
@@ -71,4 +72,12 @@ def hand_built_week(staff: User) -> Week:
     with clock.pinned(at(17, 12)):
         pipeline.merge_leads(l4.id, l2.id, actor)
         db.session.commit()
+    refresh_summaries()
     return Week(l0, l1, l2, l3, l4)
+
+
+def refresh_summaries(now: datetime = NOW) -> None:
+    """What the engine does every minute: bring the report summaries up to date."""
+    with clock.pinned(now):
+        summary.refresh()
+        db.session.commit()

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from crm import clock
 from crm.privacy.models import AuditEvent
 from tests.services.report_factories import NOW, Week, hand_built_week
-from tests.web.conftest import audit_events, database_snapshot
+from tests.web.conftest import audit_events, database_snapshot, page_csrf_token
 
 Clients = Callable[..., FlaskClient]
 REPORTS = ("intake", "funnel", "speed", "oncall", "fees", "staff")
@@ -159,7 +159,7 @@ def test_bad_input_gets_a_clear_message_and_nothing_else(
     manager = client_for("manager")
     before = database_snapshot()
     audit_before = len(audit_events())
-    for path in ("/admin/reports/speed/", "/admin/reports/speed/export.xlsx"):
+    for path in ("/admin/reports/staff/", "/admin/reports/staff/export.xlsx"):
         response = manager.get(path + query)
         assert response.status_code == 400, (case, path)
         page = response.get_data(as_text=True)
@@ -197,3 +197,24 @@ def test_the_fees_report_takes_no_lead_filters(client_for: Clients, week: Week) 
     response = client_for("manager").get("/admin/reports/fees/?preset=last_week&source=phone")
     assert response.status_code == 400
     assert "This report has no source filter." in response.get_data(as_text=True)
+
+
+def test_a_manager_refreshes_the_figures_and_admissions_staff_may_not(
+    client_for: Clients, week: Week
+) -> None:
+    manager = client_for("manager")
+    path = "/admin/reports/speed/?preset=custom&start=2026-11-16&end=2026-11-22&source=web_form"
+    token = page_csrf_token(manager, path)
+    response = manager.post(
+        "/admin/reports/speed/refresh?preset=custom&start=2026-11-16&end=2026-11-22"
+        "&source=web_form",
+        data={"csrf_token": token},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(
+        "/admin/reports/speed/?preset=custom&start=2026-11-16&end=2026-11-22&source=web_form"
+    )
+    assert [e.action for e in audit_events() if e.action == "report_refresh"] == ["report_refresh"]
+    admissions = client_for("admissions")
+    assert admissions.post("/admin/reports/speed/refresh", data={}).status_code in (400, 403)
+    assert len([e for e in audit_events() if e.action == "report_refresh"]) == 1

@@ -83,3 +83,18 @@ def test_every_active_manager_gets_one_digest_with_the_figures_and_no_client_det
     for secret in ("Ada Winter", "Bea Night", "07700", *references):
         assert secret not in body and secret not in sent[0].subject
     assert len(_digests()) == 4  # two managers, two weeks, each once
+
+
+def test_beat_refreshes_the_report_summaries_every_minute(app: Flask, db_session: Any) -> None:
+    from crm.queue import REPORT_SUMMARIES
+    from crm.reports import summary
+
+    entry = beat_schedule(5)["report-summaries"]
+    assert entry["task"] == REPORT_SUMMARIES and entry["schedule"] == 60.0
+    advisor = create_staff("admissions")
+    hand_built_week(advisor)
+    task = app.extensions["celery"].tasks[REPORT_SUMMARIES]
+    later = datetime(2026, 11, 23, 9, 5, tzinfo=UTC)
+    with clock.pinned(later):
+        task()
+    assert summary.refreshed_at() == later

@@ -1,0 +1,344 @@
+"""The report summaries (crm/reports/models.py): built from the leads by the same rules the
+drill-down's lead sets use (crm/reports/leads.py), refreshed by the engine, read by the reports.
+
+A refresh rebuilds every UK day that holds a lead changed since the last one (the dirty-lead log
+the database triggers write) and every day the clock has passed through since (repeat requests
+count on the day they arrive), then re-sums the months those days are in. The first refresh
+builds every day. Services never commit: the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, literal, or_, select
+
+from crm import clock
+from crm.extensions import db
+from crm.intake.models import Lead
+from crm.intake.stages import PIPELINE
+from crm.oncall.wallclock import LONDON, local_date
+from crm.reports import definitions as d
+from crm.reports.leads import (
+    NO_CAMPAIGN,
+    Filters,
+    LeadRow,
+    first_entries,
+    furthest_stage,
+    lead_rows,
+)
+from crm.reports.models import (
+    ReportCount,
+    ReportDirtyLead,
+    ReportSlowest,
+    ReportSummaryState,
+    ReportValue,
+)
+from crm.reports.periods import Period
+
+SLOWEST = 20
+CAMPAIGN_LENGTH = 100
+STAGES = [s.value for s in PIPELINE]
+STATE_ID = 1
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _runs(days: Iterable[date]) -> list[Period]:
+    """The days as periods of consecutive days, each within one month (one read each)."""
+    runs: list[Period] = []
+    for day in sorted(set(days)):
+        last = runs[-1] if runs else None
+        if last and day == last.end + timedelta(days=1) and _month(day) == _month(last.start):
+            runs[-1] = Period(last.start, day)
+        else:
+            runs.append(Period(day, day))
+    return runs
+
+
+@dataclass
+class _Day:
+    counts: dict[tuple[str, str, bool, str], int]
+    values: dict[tuple[str, bool, str, int, int], int]
+    slowest: dict[str, list[tuple[float, int]]]
+
+
+def _empty() -> _Day:
+    return _Day(defaultdict(int), defaultdict(int), defaultdict(list))
+
+
+def _add_lead(into: _Day, row: LeadRow, entries: dict[str, datetime]) -> None:
+    campaign = row.campaign[:CAMPAIGN_LENGTH]
+    key = (row.source, campaign, row.in_hours)
+    if row.merged:
+        into.counts[(*key, "merged")] += 1
+        return
+    into.counts[(*key, "leads")] += 1
+    furthest = furthest_stage(entries, row.stage)
+    for stage in STAGES[: furthest + 1]:
+        into.counts[(*key, f"reached:{stage}")] += 1
+    if row.stage == "closed":
+        into.counts[(*key, f"closed:{row.close_reason or 'other'}")] += 1
+    for before, stage in pairwise(STAGES):
+        if before in entries and stage in entries:
+            hours = max(0.0, (entries[stage] - entries[before]).total_seconds() / 3600)
+            into.values[(row.source, row.in_hours, f"gap:{stage}", 0, d.gap_bucket(hours))] += 1
+    speed = row.speed
+    if speed is None:
+        into.counts[(*key, "not_contacted")] += 1
+        return
+    into.counts[(*key, "contacted")] += 1
+    bucket = d.speed_bucket(speed)
+    local = row.created_at.astimezone(LONDON)
+    into.values[(row.source, row.in_hours, "speed", 0, bucket)] += 1
+    into.values[(row.source, row.in_hours, "heat", local.weekday() * 24 + local.hour, bucket)] += 1
+    into.slowest[row.source].append((speed, row.id))
+
+
+def _build_run(run: Period) -> None:
+    """Rebuild the day rows of one run of days from the leads and requests."""
+    rows = lead_rows(run, Filters())
+    entries = first_entries([r.id for r in rows if not r.merged])
+    days: dict[date, _Day] = defaultdict(_empty)
+    for row in rows:
+        _add_lead(days[local_date(row.created_at)], row, entries.get(row.id, {}))
+    for day in (run.start + timedelta(days=n) for n in range(run.days)):
+        for source, n in _repeats_by_source(Period(day, day)).items():
+            days[day].counts[(source, NO_CAMPAIGN, False, "repeat")] += n
+    session = db.session
+    for table in (ReportCount, ReportSlowest):
+        session.execute(delete(table).where(table.day.between(run.start, run.end)))
+    session.execute(
+        delete(ReportValue).where(
+            ReportValue.grain == "d", ReportValue.day.between(run.start, run.end)
+        )
+    )
+    counts, values, slowest = [], [], []
+    for day, built in days.items():
+        counts += [
+            {"day": day, "source": s, "campaign": c, "in_hours": h, "metric": m, "n": n}
+            for (s, c, h, m), n in built.counts.items()
+        ]
+        values += [
+            {
+                "grain": "d",
+                "day": day,
+                "source": s,
+                "in_hours": h,
+                "metric": m,
+                "cell": cell,
+                "value": v,
+                "n": n,
+            }
+            for (s, h, m, cell, v), n in built.values.items()
+        ]
+        for source, speeds in built.slowest.items():
+            top = sorted(speeds, key=lambda item: (-item[0], item[1]))[:SLOWEST]
+            slowest += [
+                {"day": day, "source": source, "lead_id": lead_id, "minutes": minutes}
+                for minutes, lead_id in top
+            ]
+    batches: list[tuple[Any, list[dict[str, Any]]]] = [
+        (ReportCount, counts),
+        (ReportValue, values),
+        (ReportSlowest, slowest),
+    ]
+    for table, batch in batches:
+        for start in range(0, len(batch), 5000):
+            session.execute(insert(table), batch[start : start + 5000])
+
+
+def _repeats_by_source(period: Period) -> dict[str, int]:
+    from crm.intake.models import CallbackRequest
+
+    start, end = period.bounds()
+    rows = db.session.execute(
+        select(CallbackRequest.source, func.count())
+        .where(
+            CallbackRequest.received_at >= start,
+            CallbackRequest.received_at < end,
+            CallbackRequest.repeat.is_(True),
+        )
+        .group_by(CallbackRequest.source)
+    )
+    return {source: int(n) for source, n in rows}
+
+
+def _sum_months(months: Iterable[date]) -> None:
+    """Month rows (grain m) as the sums of their day rows."""
+    session = db.session
+    for month in sorted(set(months)):
+        following = (month + timedelta(days=32)).replace(day=1)
+        session.execute(
+            delete(ReportValue).where(ReportValue.grain == "m", ReportValue.day == month)
+        )
+        days = select(
+            literal("m"),
+            literal(month),
+            ReportValue.source,
+            ReportValue.in_hours,
+            ReportValue.metric,
+            ReportValue.cell,
+            ReportValue.value,
+            func.sum(ReportValue.n),
+        ).where(ReportValue.grain == "d", ReportValue.day >= month, ReportValue.day < following)
+        session.execute(
+            insert(ReportValue).from_select(
+                ["grain", "day", "source", "in_hours", "metric", "cell", "value", "n"],
+                days.group_by(
+                    ReportValue.source,
+                    ReportValue.in_hours,
+                    ReportValue.metric,
+                    ReportValue.cell,
+                    ReportValue.value,
+                ),
+            )
+        )
+
+
+def build_days(days: Iterable[date]) -> int:
+    """Rebuild the summaries of these UK days (and re-sum their months); days rebuilt."""
+    chosen = sorted(set(days))
+    for run in _runs(chosen):
+        _build_run(run)
+    _sum_months(_month(day) for day in chosen)
+    return len(chosen)
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    days: int
+    full: bool
+    refreshed_at: datetime
+
+
+def _state() -> ReportSummaryState:
+    state = db.session.get(ReportSummaryState, STATE_ID, with_for_update=True)
+    if state is None:
+        state = ReportSummaryState(id=STATE_ID, days_refreshed=0)
+        db.session.add(state)
+        db.session.flush()
+    return state
+
+
+def _all_days(today: date) -> list[date]:
+    """Every day from the first lead's to today (repeat requests count on later days)."""
+    first = db.session.scalar(select(func.min(Lead.created_at)))
+    if first is None:
+        return []
+    start = local_date(first)
+    return [start + timedelta(days=n) for n in range((today - start).days + 1)]
+
+
+def refresh(now: datetime | None = None, full: bool = False) -> RefreshOutcome:
+    """Bring the summaries up to date (the engine calls this every minute)."""
+    now = now or clock.now()
+    state = _state()  # locked: one refresh at a time
+    seen = db.session.scalar(select(func.max(ReportDirtyLead.id)))
+    if full or state.built_at is None:
+        days = set(_all_days(local_date(now)))
+        full = True
+    else:
+        dirty = select(ReportDirtyLead.lead_id).where(ReportDirtyLead.id <= (seen or 0))
+        days = {
+            local_date(created)
+            for created in db.session.scalars(
+                select(Lead.created_at).where(Lead.id.in_(dirty.distinct().scalar_subquery()))
+            )
+        }
+        since = local_date(state.refreshed_at or now)
+        days.update(since + timedelta(days=n) for n in range((local_date(now) - since).days + 1))
+    days.add(local_date(now))
+    built = build_days(days)
+    if seen is not None:
+        db.session.execute(delete(ReportDirtyLead).where(ReportDirtyLead.id <= seen))
+    state.refreshed_at = now
+    state.days_refreshed = built
+    if full:
+        state.built_at = now
+    return RefreshOutcome(built, full, now)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def refreshed_at() -> datetime | None:
+    state = db.session.get(ReportSummaryState, STATE_ID)
+    return state.refreshed_at if state else None
+
+
+def _pieces(period: Period) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole months inside the period, and the loose days' ranges either side."""
+    months: list[date] = []
+    loose: list[tuple[date, date]] = []
+    day = period.start
+    while day <= period.end:
+        following = (day + timedelta(days=32)).replace(day=1)
+        last = min(following - timedelta(days=1), period.end)
+        if day.day == 1 and last == following - timedelta(days=1):
+            months.append(day)
+        else:
+            loose.append((day, last))
+        day = following
+    return months, loose
+
+
+def counts(period: Period, source: str | None, by: tuple[str, ...]) -> dict[tuple[Any, ...], int]:
+    """Summed counts over the period, keyed by (metric, *by) with ``by`` column names."""
+    columns = [ReportCount.metric, *[getattr(ReportCount, name) for name in by]]
+    query = (
+        select(*columns, func.sum(ReportCount.n))
+        .where(ReportCount.day.between(period.start, period.end))
+        .group_by(*columns)
+    )
+    if source:
+        query = query.where(ReportCount.source == source)
+    return {tuple(row[:-1]): int(row[-1]) for row in db.session.execute(query)}
+
+
+def histogram(
+    period: Period, source: str | None, metric: str, by: tuple[str, ...] = ()
+) -> dict[tuple[Any, ...], dict[int, int]]:
+    """{(*by): {bucket: how many}} over the period: whole months from their month rows."""
+    months, loose = _pieces(period)
+    where = [
+        and_(ReportValue.grain == "d", ReportValue.day.between(first, last))
+        for first, last in loose
+    ]
+    if months:
+        where.append(and_(ReportValue.grain == "m", ReportValue.day.in_(months)))
+    columns = [getattr(ReportValue, name) for name in by]
+    query = (
+        select(*columns, ReportValue.value, func.sum(ReportValue.n))
+        .where(ReportValue.metric == metric, or_(*where))
+        .group_by(*columns, ReportValue.value)
+    )
+    if source:
+        query = query.where(ReportValue.source == source)
+    out: dict[tuple[Any, ...], dict[int, int]] = defaultdict(dict)
+    for row in db.session.execute(query):
+        out[tuple(row[: len(by)])][int(row[-2])] = int(row[-1])
+    return out
+
+
+def slowest(period: Period, source: str | None) -> list[tuple[int, float]]:
+    """(lead id, minutes) of the period's slowest first callbacks, slowest first."""
+    query = (
+        select(ReportSlowest.lead_id, ReportSlowest.minutes)
+        .where(ReportSlowest.day.between(period.start, period.end))
+        .order_by(ReportSlowest.minutes.desc(), ReportSlowest.lead_id)
+        .limit(SLOWEST)
+    )
+    if source:
+        query = query.where(ReportSlowest.source == source)
+    return [(int(lead_id), float(minutes)) for lead_id, minutes in db.session.execute(query)]
