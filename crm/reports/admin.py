@@ -182,7 +182,8 @@ class _ReportView(SecureBaseView):
                 object_id=self.report_key,
                 detail=f"{outcome.days} day(s) rebuilt" + (" (full)" if outcome.full else ""),
             )
-        args = {k: v for k, v in request.args.items() if k in ("preset", "start", "end", "source")}
+        kept = ("preset", "start", "end", "source", "staff")
+        args: dict[str, Any] = {k: v for k, v in request.args.items() if k in kept}
         return redirect(url_for(".index", **args))
 
     @expose("/leads")
