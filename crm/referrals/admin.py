@@ -21,7 +21,13 @@ from crm.intake.models import Lead
 from crm.intake.queries import names_of
 from crm.privacy.services import record_audit_event
 from crm.referrals import queries, referring, wording
-from crm.referrals.lifecycle import DISCHARGE_OUTCOMES, FINAL, STATUS_LABELS, MoveRequest
+from crm.referrals.lifecycle import (
+    DECLINE_REASONS,
+    DISCHARGE_OUTCOMES,
+    FINAL,
+    STATUS_LABELS,
+    MoveRequest,
+)
 from crm.referrals.matching import Match
 from crm.referrals.matching_filters import FILTER_LABELS
 from crm.referrals.models import Referral
@@ -198,6 +204,7 @@ class ReferralView(SecureBaseView):
             next_statuses=queries.next_statuses(referral),
             labels=STATUS_LABELS,
             outcomes=DISCHARGE_OUTCOMES,
+            decline_reasons=DECLINE_REASONS,
             fees=referral_fee_panel(referral),
         )
 
@@ -225,6 +232,7 @@ class ReferralView(SecureBaseView):
                 reason=form.get("reason"),
                 on_date=_date(form.get("on_date")),
                 outcome=form.get("outcome") or None,
+                decline_code=form.get("decline_code") or None,
             )
             with unit_of_work():
                 referring.move_referral(referral_id, move, current_actor())

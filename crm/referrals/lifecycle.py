@@ -36,6 +36,16 @@ class ReferralStatus(StrEnum):
 S = ReferralStatus
 STATUS_LABELS = {s: s.value.replace("_", " ").capitalize() for s in ReferralStatus}
 DISCHARGE_OUTCOMES = {"completed": "Completed the programme", "early": "Left early"}
+# Why a clinic said no, as a fixed list so the referrals report can count by reason; the free
+# text beside it gives the detail ("No female beds until February") and is required for other.
+DECLINE_REASONS = {
+    "no_bed": "No bed or place available",
+    "clinical_needs": "Needs the clinic cannot meet",
+    "funding": "Funding not in place",
+    "not_suitable": "Not suitable for the programme",
+    "client_unreachable": "The clinic could not reach the client",
+    "other": "Another reason (say which)",
+}
 
 NEXT: dict[ReferralStatus, tuple[ReferralStatus, ...]] = {
     S.SENT: (S.ACCEPTED, S.DECLINED, S.WAITLISTED, S.WITHDRAWN),
@@ -67,6 +77,7 @@ class StatusChange:
     reason: str | None = None
     on_date: date | None = None
     outcome: str | None = None
+    decline_code: str | None = None  # a DECLINE_REASONS key, for declined only
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class MoveRequest:
     reason: str | None = None
     on_date: date | None = None
     outcome: str | None = None
+    decline_code: str | None = None
 
 
 def parse_status(value: str) -> ReferralStatus:
@@ -112,12 +124,30 @@ def check_move(
             f"Next it can be: {allowed}."
         )
     reason = _clean(move.reason)
-    if target in (S.DECLINED, S.WITHDRAWN) and not reason:
+    code = _decline_code(target, move.decline_code, reason)
+    if target == S.WITHDRAWN and not reason:
         raise ReferralMoveError(f"Say why the referral was {_label(target)}.")
     on_date, outcome = _dates(target, move, today, admitted_on)
     if target == S.ADMITTED and sent_on is not None and on_date is not None and on_date < sent_on:
         raise ReferralMoveError("The admission date cannot be before the referral was sent.")
-    return StatusChange(current, target, reason, on_date, outcome)
+    return StatusChange(current, target, reason, on_date, outcome, code)
+
+
+def _decline_code(target: ReferralStatus, code: str | None, reason: str | None) -> str | None:
+    """A decline needs one of the listed reasons (and words, for "another reason")."""
+    code = (code or "").strip() or None
+    if target != S.DECLINED:
+        if code is not None:
+            raise ReferralMoveError("A decline reason is only for a declined referral.")
+        return None
+    if code is None:
+        raise ReferralMoveError("Say why the referral was declined: choose the clinic's reason.")
+    if code not in DECLINE_REASONS:
+        choices = ", ".join(DECLINE_REASONS)
+        raise ReferralMoveError(f"Unknown decline reason {code!r}: choose one of {choices}.")
+    if code == "other" and not reason:
+        raise ReferralMoveError("Say in words why the clinic declined (another reason).")
+    return code
 
 
 def _dates(

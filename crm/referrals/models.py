@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm import clock
 from crm.database import Base, UTCDateTime
-from crm.referrals.lifecycle import DISCHARGE_OUTCOMES, ReferralStatus
+from crm.referrals.lifecycle import DECLINE_REASONS, DISCHARGE_OUTCOMES, ReferralStatus
 
 REFERRAL_STATUSES = tuple(s.value for s in ReferralStatus)
 
@@ -73,7 +73,12 @@ class Referral(Base):
             f"discharge_outcome IS NULL OR discharge_outcome IN {tuple(DISCHARGE_OUTCOMES)!r}",
             name="discharge_outcome_known",
         ),
+        CheckConstraint(
+            f"decline_code IS NULL OR decline_code IN {tuple(DECLINE_REASONS)!r}",
+            name="decline_code_known",
+        ),
         Index("ix_referrals_location_status", "location_id", "status"),
+        Index("ix_referrals_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -81,7 +86,8 @@ class Referral(Base):
     location_id: Mapped[int] = mapped_column(ForeignKey("provider_locations.id"))
     option_id: Mapped[int] = mapped_column(ForeignKey("presented_options.id"))
     status: Mapped[str] = mapped_column(String(20), default=ReferralStatus.SENT.value)
-    decline_reason: Mapped[str | None] = mapped_column(String(500))
+    decline_code: Mapped[str | None] = mapped_column(String(20))  # DECLINE_REASONS
+    decline_reason: Mapped[str | None] = mapped_column(String(500))  # the words beside it
     planned_admission_on: Mapped[date | None]
     admitted_on: Mapped[date | None]
     discharged_on: Mapped[date | None]

@@ -214,7 +214,7 @@ def _apply(referral: Referral, change: StatusChange, actor: Actor) -> None:
     referral.status = change.to_status.value
     referral.status_changed_at = now
     if change.to_status == S.DECLINED:
-        referral.decline_reason = change.reason
+        referral.decline_code, referral.decline_reason = change.decline_code, change.reason
     elif change.to_status == S.ADMISSION_PLANNED:
         referral.planned_admission_on = change.on_date
     elif change.to_status == S.ADMITTED:

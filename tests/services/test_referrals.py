@@ -288,14 +288,20 @@ def test_moves_out_of_order_and_declines_without_a_reason_are_refused(advisor):
 def test_when_every_referral_ends_the_lead_goes_back_to_matched(advisor):
     lead = assessed_lead(advisor)
     referral = _refer(lead, advisor, location("Dales Recovery"))
-    _move(referral, advisor, "declined", reason="No female beds until February")
+    _move(
+        referral, advisor, "declined", decline_code="no_bed", reason="No female beds until February"
+    )
     lead = reload(lead)
     assert lead.stage == "matched"
     last = db.session.scalar(
         select(StageChange).where(StageChange.lead_id == lead.id).order_by(StageChange.id.desc())
     )
     assert "declined" in last.reason
-    assert db.session.get(Referral, referral.id).decline_reason == "No female beds until February"
+    declined = db.session.get(Referral, referral.id)
+    assert (declined.decline_code, declined.decline_reason) == (
+        "no_bed",
+        "No female beds until February",
+    )
 
 
 def test_a_closed_lead_cannot_be_matched(advisor, people):

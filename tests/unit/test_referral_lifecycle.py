@@ -8,6 +8,7 @@ import pytest
 
 from crm.intake.stages import Stage
 from crm.referrals.lifecycle import (
+    DECLINE_REASONS,
     FINAL,
     NEXT,
     MoveRequest,
@@ -68,11 +69,33 @@ def test_every_final_status_has_no_way_out_and_every_other_has_one():
     assert all(NEXT[s] for s in S if s not in FINAL)
 
 
-@pytest.mark.parametrize("target", ["declined", "withdrawn"])
-def test_declining_or_withdrawing_needs_a_reason(target):
+def test_withdrawing_needs_a_reason():
     with pytest.raises(ReferralMoveError, match="Say why"):
-        move(S.SENT, target, reason="   ")
-    assert move(S.SENT, target, reason="No beds until January").reason == "No beds until January"
+        move(S.SENT, "withdrawn", reason="   ")
+    assert move(S.SENT, "withdrawn", reason="Chose an NHS place").reason == "Chose an NHS place"
+
+
+def test_declining_needs_a_listed_reason_and_words_for_another_reason():
+    with pytest.raises(ReferralMoveError, match="Say why the referral was declined"):
+        move(S.SENT, "declined", reason="No beds until January")
+    with pytest.raises(ReferralMoveError, match="Unknown decline reason 'full'"):
+        move(S.SENT, "declined", decline_code="full")
+    with pytest.raises(ReferralMoveError, match="Say in words"):
+        move(S.SENT, "declined", decline_code="other", reason="  ")
+    with pytest.raises(ReferralMoveError, match="only for a declined referral"):
+        move(S.SENT, "accepted", decline_code="no_bed")
+    change = move(S.SENT, "declined", decline_code="no_bed")
+    assert (change.decline_code, change.reason) == ("no_bed", None)
+    change = move(S.WAITLISTED, "declined", decline_code="other", reason="Closing in March")
+    assert (change.decline_code, change.reason) == ("other", "Closing in March")
+    assert set(DECLINE_REASONS) == {
+        "no_bed",
+        "clinical_needs",
+        "funding",
+        "not_suitable",
+        "client_unreachable",
+        "other",
+    }
 
 
 def test_dates_are_required_and_checked():

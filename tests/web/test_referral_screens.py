@@ -128,3 +128,37 @@ def test_unknown_leads_and_referrals_are_not_found(client, staff):
     login(client, staff["admissions"])
     assert client.get("/admin/match/999999/").status_code == 404
     assert client.get("/admin/referrals/999999/").status_code == 404
+
+
+def test_declining_from_the_referral_page_needs_a_listed_reason(client, setting):
+    lead = setting["lead"]
+    page = _present(client, setting, disclosure=True).get_data(as_text=True)
+    option = db.session.scalar(select(PresentedOption))
+    with clock.pinned(NOW):
+        text = client.post(
+            f"/admin/referrals/refer/{option.id}",
+            data={"csrf_token": csrf_token(page), "lead_id": lead.id},
+            follow_redirects=True,
+        ).get_data(as_text=True)
+    referral = db.session.scalar(select(Referral))
+    url = f"/admin/referrals/{referral.id}/move"
+    token = csrf_token(text)
+    with clock.pinned(NOW):
+        unknown = client.post(
+            url, data={"csrf_token": token, "status": "declined", "decline_code": "full"},
+            follow_redirects=True,
+        ).get_data(as_text=True)
+    assert "Unknown decline reason &#39;full&#39;" in unknown
+    db.session.expire_all()
+    assert db.session.get(Referral, referral.id).status == "sent"
+    with clock.pinned(NOW):
+        ok = client.post(
+            url,
+            data={"csrf_token": token, "status": "declined", "decline_code": "no_bed",
+                  "reason": "No female beds until February"},
+            follow_redirects=True,
+        ).get_data(as_text=True)
+    assert 'data-testid="referral-status">declined' in ok
+    assert "No bed or place available: No female beds until February" in ok
+    db.session.expire_all()
+    assert db.session.get(Referral, referral.id).decline_code == "no_bed"
