@@ -25,7 +25,8 @@ from crm.intake.stages import STAGE_LABELS
 from crm.intake.vocabulary import SOURCES
 from crm.oncall.wallclock import LONDON, local_date
 from crm.privacy.services import record_audit_event
-from crm.reports import fees, intake, oncall, staff, summary
+from crm.providers.models import Provider
+from crm.reports import fees, intake, oncall, referrals, staff, summary
 from crm.reports.leads import Filters
 from crm.reports.model import Chart, Report
 from crm.reports.periods import PRESETS, Period, PeriodError, read_period
@@ -53,6 +54,8 @@ class Request:
             out["source"] = self.filters.source
         if self.filters.owner_id:
             out["staff"] = str(self.filters.owner_id)
+        if self.filters.provider_id:
+            out["provider"] = str(self.filters.provider_id)
         return out
 
 
@@ -76,6 +79,13 @@ def _staff() -> list[tuple[int, str]]:
     return [(u.id, u.name) for u in db.session.scalars(select(User).order_by(User.name))]
 
 
+def _providers() -> list[tuple[int, str]]:
+    return [
+        (p.id, p.name)
+        for p in db.session.execute(select(Provider.id, Provider.name).order_by(Provider.name))
+    ]
+
+
 def read_request(filters_allowed: tuple[str, ...]) -> Request:
     args = request.args
     try:
@@ -97,7 +107,16 @@ def read_request(filters_allowed: tuple[str, ...]) -> Request:
         if not staff.isdigit() or db.session.get(User, int(staff)) is None:
             raise ReportInputError(f"Unknown staff member {staff!r}.")
         owner_id = int(staff)
-    return Request(preset, period, Filters(source=source, owner_id=owner_id))
+    provider = args.get("provider") or None
+    provider_id = None
+    if provider is not None and "provider" not in filters_allowed:
+        raise ReportInputError("This report has no provider filter.")
+    if provider is not None:
+        if not provider.isdigit() or db.session.get(Provider, int(provider)) is None:
+            raise ReportInputError(f"Unknown provider {provider!r}.")
+        provider_id = int(provider)
+    filters = Filters(source=source, owner_id=owner_id, provider_id=provider_id)
+    return Request(preset, period, filters)
 
 
 class _ReportView(SecureBaseView):
@@ -152,6 +171,7 @@ class _ReportView(SecureBaseView):
             "presets": PRESETS,
             "sources": SOURCES,
             "staff": _staff() if "staff" in self.filters_allowed else [],
+            "providers": _providers() if "provider" in self.filters_allowed else [],
             "filters_allowed": self.filters_allowed,
             "req": req,
             "error": error,
@@ -182,7 +202,7 @@ class _ReportView(SecureBaseView):
                 object_id=self.report_key,
                 detail=f"{outcome.days} day(s) rebuilt" + (" (full)" if outcome.full else ""),
             )
-        kept = ("preset", "start", "end", "source", "staff")
+        kept = ("preset", "start", "end", "source", "staff", "provider")
         args: dict[str, Any] = {k: v for k, v in request.args.items() if k in kept}
         return redirect(url_for(".index", **args))
 
@@ -197,13 +217,17 @@ class _ReportView(SecureBaseView):
             return self._refused(req, f"Unknown figure {key!r} for this report and period.")
         sets = self.sets(req)
         ids = sets.get(key, [])
-        leads = list(
-            db.session.execute(
-                select(Lead.id, Lead.reference, Lead.stage, Lead.created_at)
-                .where(Lead.id.in_(ids[:DRILL_LIMIT]))
-                .order_by(Lead.created_at, Lead.id)
+        shown = ids[:DRILL_LIMIT]
+        found = {
+            row.id: row
+            for row in db.session.execute(
+                select(Lead.id, Lead.reference, Lead.stage, Lead.created_at).where(
+                    Lead.id.in_(set(shown))
+                )
             )
-        )
+        }
+        # One row per id in the set: a referral figure lists a person once per referral.
+        leads = sorted((found[i] for i in shown if i in found), key=lambda r: (r.created_at, r.id))
         with unit_of_work():
             record_audit_event(
                 current_actor(),
@@ -320,6 +344,17 @@ class SpeedReportView(_ReportView):
         return intake.speed_sets_for(req.period, req.filters, self._target())
 
 
+class ReferralsReportView(_ReportView):
+    report_key, title = "referrals", "Referrals and providers"
+    filters_allowed = ("source", "provider")
+
+    def build(self, req: Request) -> Report:
+        return referrals.referrals_report(req.period, req.filters)
+
+    def sets(self, req: Request) -> dict[str, list[int]]:
+        return referrals.referral_sets_for(req.period, req.filters)
+
+
 class OnCallReportView(_ReportView):
     report_key, title, filters_allowed = "oncall", "On call", ("source", "staff")
 
@@ -357,6 +392,7 @@ REPORT_VIEWS: tuple[type[_ReportView], ...] = (
     IntakeReportView,
     FunnelReportView,
     SpeedReportView,
+    ReferralsReportView,
     OnCallReportView,
     FeesReportView,
     StaffReportView,

@@ -52,6 +52,7 @@ class LeadRow:
 class Filters:
     source: str | None = None
     owner_id: int | None = None
+    provider_id: int | None = None  # the referrals report: one provider's clinics
 
 
 def _closures(period: Period) -> set[date]:

@@ -116,9 +116,9 @@ def record(page: Page, status: str, *, on: str = "", outcome: str = "", reason: 
     if outcome:
         form.get_by_label("Discharge outcome").select_option(value=outcome)
     if reason:
-        form.get_by_label("Reason in words (needed to withdraw, or to decline for another reason)").fill(
-            reason
-        )
+        form.get_by_label(
+            "Reason in words (needed to withdraw, or to decline for another reason)"
+        ).fill(reason)
     form.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Referral updated.")).to_be_visible()
     expect(page.get_by_test_id("referral-status")).to_have_text(status.replace("_", " "))

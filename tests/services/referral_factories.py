@@ -84,10 +84,14 @@ def location(name: str, **changes: Any) -> ProviderLocation:
 
 
 def assessed_lead(
-    advisor: User, answers: dict[str, Any] | None = None, phone: str = "07700 900123"
+    advisor: User,
+    answers: dict[str, Any] | None = None,
+    phone: str = "07700 900123",
+    **changes: Any,
 ) -> Lead:
-    """A lead whose connected call is logged and whose assessment is complete."""
-    lead = capture(0, phone=phone).lead
+    """A lead whose connected call is logged and whose assessment is complete; ``changes``
+    go into the callback request (another ``email`` for another person)."""
+    lead = capture(0, phone=phone, **changes).lead
     actor = actor_for(advisor)
     with clock.pinned(NOW - timedelta(minutes=30)):
         pipeline.log_call(lead.id, actor, direction="outbound", outcome="connected")

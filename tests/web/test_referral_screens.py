@@ -145,7 +145,8 @@ def test_declining_from_the_referral_page_needs_a_listed_reason(client, setting)
     token = csrf_token(text)
     with clock.pinned(NOW):
         unknown = client.post(
-            url, data={"csrf_token": token, "status": "declined", "decline_code": "full"},
+            url,
+            data={"csrf_token": token, "status": "declined", "decline_code": "full"},
             follow_redirects=True,
         ).get_data(as_text=True)
     assert "Unknown decline reason &#39;full&#39;" in unknown
@@ -154,8 +155,12 @@ def test_declining_from_the_referral_page_needs_a_listed_reason(client, setting)
     with clock.pinned(NOW):
         ok = client.post(
             url,
-            data={"csrf_token": token, "status": "declined", "decline_code": "no_bed",
-                  "reason": "No female beds until February"},
+            data={
+                "csrf_token": token,
+                "status": "declined",
+                "decline_code": "no_bed",
+                "reason": "No female beds until February",
+            },
             follow_redirects=True,
         ).get_data(as_text=True)
     assert 'data-testid="referral-status">declined' in ok

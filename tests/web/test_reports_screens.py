@@ -19,7 +19,7 @@ from tests.services.report_factories import NOW, Week, hand_built_week
 from tests.web.conftest import audit_events, database_snapshot, page_csrf_token
 
 Clients = Callable[..., FlaskClient]
-REPORTS = ("intake", "funnel", "speed", "oncall", "fees", "staff")
+REPORTS = ("intake", "funnel", "speed", "referrals", "oncall", "fees", "staff")
 LAST_WEEK = "/admin/reports/{}/?preset=last_week"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
