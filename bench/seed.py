@@ -2,7 +2,9 @@
 
 Contacts and leads are generated in Python and streamed with COPY in chunks; their history
 (callback requests, stage changes, calls, consents, disclosures, assignments, assessments,
-notes, audit rows) is derived from them by one ``INSERT ... SELECT`` per table on the server.
+notes, audit rows) is derived from them by one ``INSERT ... SELECT`` per table on the server, and
+so are what the reports read beyond that (clinics, referrals, pages, fee entries:
+``bench.reports_seed``).
 A ``bench_seed`` marker row records N and each table's highest id, so a later run with the
 same N skips seeding and only trims what earlier benchmark runs added.
 """
@@ -25,14 +27,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from bench.history import seed_history
+from bench.reports_seed import seed_report_extras
 from crm import clock
 from crm.auth import services as auth_services
 from crm.database import unit_of_work
 from crm.extensions import db
 from crm.intake.references import ALPHABET, LENGTH
+from crm.oncall.wallclock import local_date
 from crm.privacy.services import Actor
 
-SEED_VERSION = 3
+SEED_VERSION = 4  # 4: clinics, referrals, pages and fee entries for the reports
 PASSWORD = "quartz lantern meadow violin"
 CHUNK = 50_000
 # +44 7100 000000 onwards: valid UK mobile numbers, one per seeded caller (N-unique).
@@ -382,6 +386,8 @@ def seed(n: int, say: Callable[[str], None] = print) -> SeedInfo:
             conn.execute(text(f'DROP INDEX "{name}"'))
         _seed_people_and_leads(conn, n, say)
         seed_history(conn, say)
+        now = clock.now()
+        seed_report_extras(conn, local_date(now), now, say)
         built = time.perf_counter()
         for _name, definition in indexes:
             conn.execute(text(definition))

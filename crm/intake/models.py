@@ -150,7 +150,7 @@ class CallLog(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
     direction: Mapped[str] = mapped_column(String(10))
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # reports
     duration_seconds: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str] = mapped_column(String(20))
     notes: Mapped[str | None] = mapped_column(Text)
@@ -197,7 +197,7 @@ class Assessment(Base):
     funding: Mapped[str | None] = mapped_column(String(30))
     timeframe: Mapped[str | None] = mapped_column(String(30))
     immediate_danger: Mapped[bool] = mapped_column(Boolean, default=False)
-    completed_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None] = mapped_column(index=True)  # reports
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

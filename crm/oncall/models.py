@@ -156,7 +156,7 @@ class Page(Base):
     step_index: Mapped[int] = mapped_column(Integer, default=0)
     cycle: Mapped[int] = mapped_column(Integer, default=0)
     next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    triggered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    triggered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None]
@@ -186,6 +186,7 @@ class Reminder(Base):
         CheckConstraint(f"kind IN {REMINDER_KINDS!r}", name="kind_known"),
         CheckConstraint(f"status IN {REMINDER_STATUSES!r}", name="status_known"),
         Index("ix_reminders_due", "status", "due_at", "id"),  # the claim's order, no sort
+        Index("ix_reminders_due_at", "due_at"),  # the on-call report's period
         Index("ix_reminders_escalation", "status", "escalate_at"),
         Index("ix_reminders_lead_kind", "lead_id", "kind", "status"),
     )

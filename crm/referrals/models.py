@@ -90,7 +90,7 @@ class Referral(Base):
     decline_reason: Mapped[str | None] = mapped_column(String(500))  # the words beside it
     planned_admission_on: Mapped[date | None]
     admitted_on: Mapped[date | None]
-    discharged_on: Mapped[date | None]
+    discharged_on: Mapped[date | None] = mapped_column(index=True)  # reports
     discharge_outcome: Mapped[str | None] = mapped_column(String(20))
     summary: Mapped[str] = mapped_column(Text)
     summary_address: Mapped[str | None] = mapped_column(String(254))

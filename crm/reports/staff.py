@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, distinct, func, select
 
 from crm import clock
 from crm.auth.models import User
@@ -35,72 +35,82 @@ CALLS_DEFINITION = (
 )
 
 
-def _narrow(query: Any, filters: Filters) -> Any:
+def _narrow(query: Any, lead_column: Any, filters: Filters) -> Any:
     if filters.source:
-        query = query.where(Lead.source == filters.source)
+        query = query.join(Lead, Lead.id == lead_column).where(Lead.source == filters.source)
     return query
 
 
-def activity(period: Period, filters: Filters) -> tuple[dict[str, list[int]], dict[int, list[int]]]:
-    """The lead sets, and per person [calls, connected calls]."""
+def _sources() -> dict[str, tuple[Any, Any, Any, Any]]:
+    """Per measure: (table's person column, lead column, time column, extra condition)."""
+    connected = CallLog.outcome == "connected"
+    return {
+        "called": (CallLog.actor_id, CallLog.lead_id, CallLog.started_at, None),
+        "connected": (CallLog.actor_id, CallLog.lead_id, CallLog.started_at, connected),
+        "assessed": (
+            Assessment.completed_by_id,
+            Assessment.lead_id,
+            Assessment.completed_at,
+            None,
+        ),
+        "referred": (Referral.sent_by_id, Referral.lead_id, Referral.sent_at, None),
+    }
+
+
+def _query(period: Period, filters: Filters, key: str, *columns: Any) -> Any:
+    person, lead, at, extra = _sources()[key]
     start, end = period.bounds()
-    sets: dict[str, set[int]] = defaultdict(set)
-    calls: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    query = select(*columns).where(at >= start, at < end, person.is_not(None))
+    if extra is not None:
+        query = query.where(extra)
+    if filters.owner_id:
+        query = query.where(person == filters.owner_id)
+    return _narrow(query, lead, filters)
 
-    def add(key: str, person: int | None, lead_id: int) -> None:
-        if person is None or (filters.owner_id and person != filters.owner_id):
-            return
-        sets[key].add(lead_id)
-        sets[f"staff:{person}:{key}"].add(lead_id)
 
-    rows = db.session.execute(
-        _narrow(
-            select(CallLog.actor_id, CallLog.lead_id, CallLog.outcome)
-            .join(Lead, Lead.id == CallLog.lead_id)
-            .where(CallLog.started_at >= start, CallLog.started_at < end),
-            filters,
+def activity(period: Period, filters: Filters) -> tuple[dict[str, int], dict[int, list[int]]]:
+    """Counted in SQL: distinct leads per measure (everyone), and per person [calls,
+    connected calls, then distinct leads per measure in MEASURES order]."""
+    totals: dict[str, int] = {}
+    people: dict[int, list[int]] = defaultdict(lambda: [0, 0, *[0] * len(MEASURES)])
+    for i, key in enumerate(MEASURES):
+        person, lead, _, _ = _sources()[key]
+        totals[key] = int(
+            db.session.scalar(_query(period, filters, key, func.count(distinct(lead)))) or 0
         )
-    )
-    for person, lead_id, outcome in rows:
-        add("called", person, lead_id)
-        if outcome == "connected":
-            add("connected", person, lead_id)
-        if person is not None and not (filters.owner_id and person != filters.owner_id):
-            calls[person][0] += 1
-            calls[person][1] += outcome == "connected"
-    for person, lead_id in db.session.execute(
-        _narrow(
-            select(Assessment.completed_by_id, Assessment.lead_id)
-            .join(Lead, Lead.id == Assessment.lead_id)
-            .where(Assessment.completed_at >= start, Assessment.completed_at < end),
-            filters,
-        )
+        for who, n in db.session.execute(
+            _query(period, filters, key, person, func.count(distinct(lead))).group_by(person)
+        ):
+            people[who][2 + i] = int(n)
+    connected = case((CallLog.outcome == "connected", 1))
+    for who, calls, connected_calls in db.session.execute(
+        _query(
+            period, filters, "called", CallLog.actor_id, func.count(), func.count(connected)
+        ).group_by(CallLog.actor_id)
     ):
-        add("assessed", person, lead_id)
-    for person, lead_id in db.session.execute(
-        _narrow(
-            select(Referral.sent_by_id, Referral.lead_id)
-            .join(Lead, Lead.id == Referral.lead_id)
-            .where(Referral.sent_at >= start, Referral.sent_at < end),
-            filters,
-        )
-    ):
-        add("referred", person, lead_id)
-    return {k: sorted(v) for k, v in sets.items()}, dict(calls)
+        people[who][0:2] = [int(calls), int(connected_calls)]
+    return totals, dict(people)
 
 
 def staff_sets_for(period: Period, filters: Filters) -> dict[str, list[int]]:
-    return activity(period, filters)[0]
+    """The drill-down's lead sets: distinct leads per measure, for everyone and per person."""
+    sets: dict[str, set[int]] = defaultdict(set)
+    for key in MEASURES:
+        person, lead, _, _ = _sources()[key]
+        for who, lead_id in db.session.execute(_query(period, filters, key, person, lead)):
+            sets[key].add(lead_id)
+            sets[f"staff:{who}:{key}"].add(lead_id)
+    return {k: sorted(v) for k, v in sets.items()}
 
 
 def staff_report(period: Period, filters: Filters) -> Report:
     now = clock.now()
     previous = period.previous()
-    sets, calls = activity(period, filters)
-    before, calls_before = activity(previous, filters)
+    totals, people_counts = activity(period, filters)
+    totals_before, before_counts = activity(previous, filters)
     report = Report("staff", "Staff activity", period, previous, now)
-    total_calls = sum(c[0] for c in calls.values())
-    total_before = sum(c[0] for c in calls_before.values())
+    total_calls = sum(c[0] for c in people_counts.values())
+    total_before = sum(c[0] for c in before_counts.values())
     report.figures.append(
         Figure("calls", "Calls logged", total_calls, total_before, "count", CALLS_DEFINITION)
     )
@@ -108,8 +118,8 @@ def staff_report(period: Period, filters: Filters) -> Report:
         Figure(
             "connected_rate",
             "Connected rate",
-            d.rate(sum(c[1] for c in calls.values()), total_calls),
-            d.rate(sum(c[1] for c in calls_before.values()), total_before),
+            d.rate(sum(c[1] for c in people_counts.values()), total_calls),
+            d.rate(sum(c[1] for c in before_counts.values()), total_before),
             "share",
             CALLS_DEFINITION,
         )
@@ -119,14 +129,14 @@ def staff_report(period: Period, filters: Filters) -> Report:
             Figure(
                 key,
                 label,
-                len(sets.get(key, [])),
-                len(before.get(key, [])),
+                totals[key],
+                totals_before[key],
                 "count",
                 definition,
                 key,
             )
         )
-    people = sorted({int(k.split(":")[1]) for k in sets if k.startswith("staff:")} | set(calls))
+    people = sorted(people_counts)
     names = (
         {
             uid: name
@@ -140,8 +150,7 @@ def staff_report(period: Period, filters: Filters) -> Report:
     rows: list[list[Cell]] = []
     drills: list[list[str | None]] = []
     for person in sorted(people, key=lambda p: (names.get(p, ""), p)):
-        made, connected = calls.get(person, [0, 0])
-        counts = [len(sets.get(f"staff:{person}:{k}", [])) for k in MEASURES]
+        made, connected, *counts = people_counts[person]
         rows.append(
             [names.get(person, f"#{person}"), made, connected, d.rate(connected, made), *counts]
         )
