@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import Integer, and_, case, cast, distinct, exists, extract, func, or_, select
 
 from crm import clock
 from crm.extensions import db
@@ -165,9 +165,7 @@ def _lead_filter(query: Any, lead_column: Any, filters: Filters) -> Any:
 def page_rows(period: Period, filters: Filters) -> list[PageRow]:
     """Every page triggered in the period, oldest first."""
     start, end = period.bounds()
-    fallback = (
-        exists().where(PageEvent.page_id == Page.id, PageEvent.kind == "fallback").label("fb")
-    )
+    fallback = _fallback_exists().label("fb")
     query = (
         select(
             Page.id,
@@ -200,15 +198,21 @@ def page_rows(period: Period, filters: Filters) -> list[PageRow]:
     ]
 
 
-def reminder_rows(period: Period, filters: Filters, now: datetime) -> list[ReminderRow]:
-    """Every reminder due in the period, with whether it ran overdue and whether it paged."""
-    start, end = period.bounds()
+def _reminder_rules(now: datetime) -> tuple[Any, Any]:
+    """(paged, overdue) as SQL conditions on a reminder (the module's docstring)."""
     paged = or_(Reminder.page_id.is_not(None), Reminder.status == "escalated")
     overdue = or_(
         paged,
         and_(Reminder.status.in_(("done", "cancelled")), Reminder.done_at > Reminder.escalate_at),
         and_(Reminder.status.in_(("pending", "notified")), Reminder.escalate_at <= now),
     )
+    return paged, overdue
+
+
+def reminder_rows(period: Period, filters: Filters, now: datetime) -> list[ReminderRow]:
+    """Every reminder due in the period, with whether it ran overdue and whether it paged."""
+    start, end = period.bounds()
+    paged, overdue = _reminder_rules(now)
     query = (
         select(
             Reminder.id,
@@ -254,6 +258,167 @@ def message_counts(period: Period, filters: Filters) -> dict[tuple[str, str], in
     return {(channel, out): int(n) for channel, out, n in db.session.execute(query)}
 
 
+def _fallback_exists() -> Any:
+    return exists().where(PageEvent.page_id == Page.id, PageEvent.kind == "fallback")
+
+
+def _kind_sql() -> Any:
+    """``page_kind`` in SQL: the same rules, for counting in the database."""
+    overdue = [
+        (
+            or_(Page.summary == f"{words} overdue", Page.summary.like(f"{words} overdue for %")),
+            f"overdue_{kind}",
+        )
+        for words, kind in REMINDER_BY_WORDS.items()
+    ]
+    return case(
+        (Page.subject.like(f"{ENGINE_SUBJECT}%"), "engine"),
+        (Page.summary.like(f"{CALLBACK_PREFIX}%"), "callback_request"),
+        *overdue,
+        else_="other",
+    )
+
+
+def _seconds_sql(later: Any, earlier: Any) -> Any:
+    """Whole seconds between two instants, in the database's own arithmetic."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        days = func.julianday(later) - func.julianday(earlier)
+        return cast(func.round(days * 86400), Integer)
+    return cast(func.round(extract("epoch", later - earlier)), Integer)
+
+
+def _hour_sql() -> Any:
+    """The UTC hour a page was triggered in (turned into UK hours in Python: UK offsets are
+    whole hours)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H", Page.triggered_at)
+    return func.to_char(func.timezone("UTC", Page.triggered_at), "YYYY-MM-DD HH24")
+
+
+@dataclass
+class PageStats:
+    """The page figures, counted by the database (minutes to acknowledge to the second)."""
+
+    pages: int = 0
+    leads: int = 0
+    escalated: int = 0
+    escalated_leads: int = 0
+    fallback: int = 0
+    fallback_leads: int = 0
+    by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [pages, leads]
+    ack_seconds: dict[str, dict[int, int]] = field(default_factory=dict)  # kind -> histogram
+    hours: list[int] = field(default_factory=lambda: [0] * 24)
+
+    def acknowledged(self) -> int:
+        return sum(sum(h.values()) for h in self.ack_seconds.values())
+
+    def ack_minutes(self, p: float, kind: str | None = None) -> float | None:
+        """The p-th percentile of minutes to acknowledge (of one kind, or of all pages)."""
+        counts: dict[int, int] = defaultdict(int)
+        for k, histogram in self.ack_seconds.items():
+            if kind is None or k == kind:
+                for seconds, n in histogram.items():
+                    counts[max(0, seconds)] += n
+        value = d.percentile_of_counts(counts, p)
+        return None if value is None else value / 60
+
+
+@dataclass
+class ReminderStats:
+    due: int
+    overdue: int
+    paged: int
+    overdue_leads: int
+
+
+def page_stats(period: Period, filters: Filters) -> PageStats:
+    start, end = period.bounds()
+    fallback = _fallback_exists()
+    escalated = and_(
+        Page.policy_id.is_not(None), or_(Page.step_index >= 2, Page.cycle >= 1, fallback)
+    )
+
+    def scoped(*columns: Any) -> Any:
+        query = select(*columns).where(Page.triggered_at >= start, Page.triggered_at < end)
+        return _lead_filter(query, Page.lead_id, filters)
+
+    stats = PageStats()
+    overall = db.session.execute(
+        scoped(
+            func.count(),
+            func.count(distinct(Page.lead_id)),
+            func.count(case((escalated, 1))),
+            func.count(distinct(case((escalated, Page.lead_id)))),
+            func.count(case((fallback, 1))),
+            func.count(distinct(case((fallback, Page.lead_id)))),
+        )
+    ).one()
+    (
+        stats.pages,
+        stats.leads,
+        stats.escalated,
+        stats.escalated_leads,
+        stats.fallback,
+        stats.fallback_leads,
+    ) = (int(v or 0) for v in overall)
+    if not stats.pages:
+        return stats
+    kind = _kind_sql().label("kind")
+    for k, n, leads in db.session.execute(
+        scoped(kind, func.count(), func.count(distinct(Page.lead_id))).group_by(kind)
+    ):
+        stats.by_kind[k] = [int(n), int(leads)]
+    seconds = _seconds_sql(Page.acknowledged_at, Page.triggered_at).label("seconds")
+    for k, secs, n in db.session.execute(
+        scoped(kind, seconds, func.count())
+        .where(Page.acknowledged_at.is_not(None))
+        .group_by(kind, seconds)
+    ):
+        stats.ack_seconds.setdefault(k, {})[int(secs)] = int(n)
+    hour = _hour_sql().label("hour")
+    for utc_hour, n in db.session.execute(scoped(hour, func.count()).group_by(hour)):
+        instant = datetime.strptime(utc_hour, "%Y-%m-%d %H").replace(tzinfo=UTC)
+        stats.hours[instant.astimezone(LONDON).hour] += int(n)
+    return stats
+
+
+def reminder_stats(period: Period, filters: Filters, now: datetime) -> dict[str, ReminderStats]:
+    """Per reminder kind: due in the period, overdue, paged, distinct leads overdue."""
+    start, end = period.bounds()
+    paged, overdue = _reminder_rules(now)
+    query = (
+        select(
+            Reminder.kind,
+            func.count(),
+            func.count(case((overdue, 1))),
+            func.count(case((paged, 1))),
+            func.count(distinct(case((overdue, Reminder.lead_id)))),
+        )
+        .where(Reminder.due_at >= start, Reminder.due_at < end)
+        .group_by(Reminder.kind)
+    )
+    query = _lead_filter(query, Reminder.lead_id, filters)
+    return {
+        kind: ReminderStats(int(due), int(late), int(p), int(leads))
+        for kind, due, late, p, leads in db.session.execute(query)
+    }
+
+
+@dataclass
+class OnCallStats:
+    pages: PageStats
+    reminders: dict[str, ReminderStats]
+    messages: dict[tuple[str, str], int]
+
+
+def oncall_stats(period: Period, filters: Filters, now: datetime) -> OnCallStats:
+    return OnCallStats(
+        page_stats(period, filters),
+        reminder_stats(period, filters, now),
+        message_counts(period, filters),
+    )
+
+
 def oncall_data(period: Period, filters: Filters, now: datetime) -> OnCallData:
     return OnCallData(
         page_rows(period, filters),
@@ -287,20 +452,20 @@ def oncall_sets_for(period: Period, filters: Filters) -> dict[str, list[int]]:
     return oncall_sets(oncall_data(period, filters, clock.now()))
 
 
-def _headline(data: OnCallData) -> dict[str, int | float | None]:
-    minutes = [m for p in data.pages if (m := p.minutes_to_acknowledge) is not None]
+def _headline(stats: OnCallStats) -> dict[str, int | float | None]:
+    pages = stats.pages
     return {
-        "pages": len(data.pages),
-        "leads_paged": len(_leads([p.lead_id for p in data.pages])),
-        "acknowledged": len(minutes),
-        "ack_median": d.median(minutes),
-        "ack_p90": d.percentile(minutes, 90),
-        "escalated": sum(p.escalated for p in data.pages),
-        "fallback": sum(p.fallback for p in data.pages),
-        "overdue": sum(r.overdue for r in data.reminders),
-        "messages": sum(data.messages.values()),
+        "pages": pages.pages,
+        "leads_paged": pages.leads,
+        "acknowledged": pages.acknowledged(),
+        "ack_median": pages.ack_minutes(50),
+        "ack_p90": pages.ack_minutes(90),
+        "escalated": pages.escalated,
+        "fallback": pages.fallback,
+        "overdue": sum(r.overdue for r in stats.reminders.values()),
+        "messages": sum(stats.messages.values()),
         "messages_failed": sum(
-            n for (_, out), n in data.messages.items() if out in ("failed", "unknown")
+            n for (_, out), n in stats.messages.items() if out in ("failed", "unknown")
         ),
     }
 
@@ -308,9 +473,8 @@ def _headline(data: OnCallData) -> dict[str, int | float | None]:
 def oncall_report(period: Period, filters: Filters) -> Report:
     now = clock.now()
     previous = period.previous()
-    data = oncall_data(period, filters, now)
-    before = oncall_data(previous, filters, now)
-    sets = oncall_sets(data)
+    data = oncall_stats(period, filters, now)
+    before = oncall_stats(previous, filters, now)
     head, prior = _headline(data), _headline(before)
     report = Report("oncall", "On call", period, previous, now)
     report.notes.append("Hours are UK time (Europe/London), right across the clock changes.")
@@ -330,7 +494,7 @@ def oncall_report(period: Period, filters: Filters) -> Report:
         figure("messages", "Messages", "count"),
         figure("messages_failed", "Messages failed or unknown", "count"),
     ]
-    report.tables.append(_by_kind(data, before, sets))
+    report.tables.append(_by_kind(data, before))
     report.tables.append(_by_hour(data, before))
     report.charts.append(
         Chart(
@@ -345,22 +509,22 @@ def oncall_report(period: Period, filters: Filters) -> Report:
             "by_hour",
         )
     )
-    report.tables.append(_escalation(data, before, sets))
-    report.tables.append(_reminders(data, before, sets))
+    report.tables.append(_escalation(data, before))
+    report.tables.append(_reminders(data, before))
     report.tables.append(_messages(data, before))
     return report
 
 
-def _by_kind(data: OnCallData, before: OnCallData, sets: dict[str, list[int]]) -> Table:
+def _by_kind(data: OnCallStats, before: OnCallStats) -> Table:
     rows: list[list[Cell]] = []
     drills: list[list[str | None]] = []
     for kind, label in PAGE_KINDS.items():
-        pages = [p for p in data.pages if p.kind == kind]
-        earlier = sum(1 for p in before.pages if p.kind == kind)
+        pages, leads = data.pages.by_kind.get(kind, [0, 0])
+        earlier = before.pages.by_kind.get(kind, [0, 0])[0]
         if not pages and not earlier:
             continue
-        minutes = [m for p in pages if (m := p.minutes_to_acknowledge) is not None]
-        rows.append([label, len(pages), len(sets[f"kind:{kind}"]), d.median(minutes), earlier])
+        median = data.pages.ack_minutes(50, kind)
+        rows.append([label, pages, leads, median, earlier])
         drills.append([None, None, f"kind:{kind}", None, None])
     return Table(
         "by_kind",
@@ -373,15 +537,8 @@ def _by_kind(data: OnCallData, before: OnCallData, sets: dict[str, list[int]]) -
     )
 
 
-def _hours(pages: list[PageRow]) -> list[int]:
-    counts = [0] * 24
-    for page in pages:
-        counts[page.triggered_at.astimezone(LONDON).hour] += 1
-    return counts
-
-
-def _by_hour(data: OnCallData, before: OnCallData) -> Table:
-    now_hours, before_hours = _hours(data.pages), _hours(before.pages)
+def _by_hour(data: OnCallStats, before: OnCallStats) -> Table:
+    now_hours, before_hours = data.pages.hours, before.pages.hours
     return Table(
         "by_hour",
         "Pages by hour of the day (UK time)",
@@ -393,19 +550,19 @@ def _by_hour(data: OnCallData, before: OnCallData) -> Table:
     )
 
 
-def _escalation(data: OnCallData, before: OnCallData, sets: dict[str, list[int]]) -> Table:
+def _escalation(data: OnCallStats, before: OnCallStats) -> Table:
     rows: list[list[Cell]] = [
         [
             "Escalated past the first step",
-            sum(p.escalated for p in data.pages),
-            len(sets["escalated"]),
-            sum(p.escalated for p in before.pages),
+            data.pages.escalated,
+            data.pages.escalated_leads,
+            before.pages.escalated,
         ],
         [
             "Reached the manager fallback",
-            sum(p.fallback for p in data.pages),
-            len(sets["fallback"]),
-            sum(p.fallback for p in before.pages),
+            data.pages.fallback,
+            data.pages.fallback_leads,
+            before.pages.fallback,
         ],
     ]
     return Table(
@@ -419,22 +576,22 @@ def _escalation(data: OnCallData, before: OnCallData, sets: dict[str, list[int]]
     )
 
 
-def _reminders(data: OnCallData, before: OnCallData, sets: dict[str, list[int]]) -> Table:
+def _reminders(data: OnCallStats, before: OnCallStats) -> Table:
     rows: list[list[Cell]] = []
     drills: list[list[str | None]] = []
     for kind in REMINDER_KINDS:
-        due = [r for r in data.reminders if r.kind == kind]
-        earlier = [r for r in before.reminders if r.kind == kind]
-        if not due and not earlier:
+        due, earlier = data.reminders.get(kind), before.reminders.get(kind)
+        if due is None and earlier is None:
             continue
+        now_ = due or ReminderStats(0, 0, 0, 0)
         rows.append(
             [
                 REMINDER_LABELS[kind],
-                len(due),
-                sum(r.overdue for r in due),
-                sum(r.paged for r in due),
-                len(sets[f"overdue:{kind}"]),
-                sum(r.overdue for r in earlier),
+                now_.due,
+                now_.overdue,
+                now_.paged,
+                now_.overdue_leads,
+                earlier.overdue if earlier else 0,
             ]
         )
         drills.append([None, None, None, None, f"overdue:{kind}", None])
@@ -449,7 +606,7 @@ def _reminders(data: OnCallData, before: OnCallData, sets: dict[str, list[int]])
     )
 
 
-def _messages(data: OnCallData, before: OnCallData) -> Table:
+def _messages(data: OnCallStats, before: OnCallStats) -> Table:
     by_channel: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for (channel, outcome), n in data.messages.items():
         by_channel[channel][outcome if outcome in OUTCOMES else "unknown"] += n
