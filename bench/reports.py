@@ -10,8 +10,8 @@ speed to lead, referrals, on call, fees, staff) and each period (the last full m
 quarter so far): the page through the Flask test client, logged in as a manager through the
 real form, timed ``--samples`` times after a warm-up, each answer checked for its figures; then
 the hand-written SQL computing the report's figures (``HAND_SQL``) for the period and for the
-previous period, as the page shows both, timed as often, alternating. Prints p50/p95 of each and the ratio of the p95s. Targets (issue 11): page p95 <
-300 ms, page / hand SQL p95 <= 1.3.
+previous period, as the page shows both, timed as often, alternating. Prints p50/p95 of each
+and the ratio of the p95s. Targets (issue 11): page p95 < 300 ms, page / hand SQL p95 <= 1.3.
 
 Figures, not tests (docs/performance.md). Raw results: bench/results/reports-<UTC>.json.
 """

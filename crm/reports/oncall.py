@@ -24,6 +24,10 @@ What the figures count (the definitions printed under them are in ``DEFINITIONS`
 - **Filters** (the lead's source, the lead's owner) narrow pages, reminders and messages to
   those about a matching lead; without a filter, those about no lead are counted too.
 
+The page's figures are counted by the database (``oncall_stats``: pages by kind, by UTC hour
+turned into UK hours, and a histogram of whole seconds to acknowledge; reminders by kind); the
+rows themselves are read only for a drill-down (``oncall_sets_for``), by the same rules.
+
 Lead sets (drill-downs; pages and reminders about no lead are counted but not listed):
 ``paged``, ``kind:<kind>``, ``escalated``, ``fallback``, ``overdue``, ``overdue:<reminder kind>``.
 """
