@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from crm import clock
 from tests.services.referral_report_factories import HARBOUR, NOW, referral_story
 from tests.web.conftest import audit_events, database_snapshot
+from tests.web.test_reports_screens import _figure, _text
 
 Clients = Callable[..., FlaskClient]
 PAGE = "/admin/reports/referrals/?preset=last_week"
@@ -30,19 +31,6 @@ def monday_morning() -> Iterator[None]:
 @pytest.fixture
 def story(staff) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return referral_story(staff["admissions"])
-
-
-def _text(client: FlaskClient, path: str, status: int = 200) -> str:
-    response = client.get(path)
-    assert response.status_code == status, (path, response.status_code)
-    return response.get_data(as_text=True)
-
-
-def _figure(page: str, key: str) -> str:
-    block = page.split(f'data-testid="figure-{key}"', 1)[1]
-    match = re.search(r'data-testid="figure-value">(?:<a [^>]*>)?([^<]+)<', block)
-    assert match, key
-    return match.group(1).strip()
 
 
 def test_a_manager_reads_the_referrals_per_clinic(
