@@ -294,6 +294,12 @@ _MARKER_DDL = """CREATE TABLE IF NOT EXISTS bench_seed (
     seconds double precision NOT NULL, high_water json NOT NULL)"""
 
 
+# Not a benchmark run's rows: the report summaries' refresh state (trimming it would force a
+# full rebuild of every summary on the next run; the days the trimmed rows were on are today's,
+# which every refresh rebuilds).
+KEPT = frozenset({"report_summary_state"})
+
+
 def id_tables(conn: Connection) -> list[str]:
     """Tables with an integer ``id`` column (every table whose rows a run may add)."""
     return list(
@@ -322,6 +328,8 @@ def trim_to_seed(engine: Engine, high_water: dict[str, int]) -> int:
         # The rows go together (a lead and its history); skip the per-row FK triggers.
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         for table in id_tables(conn):
+            if table in KEPT:
+                continue
             result = conn.execute(
                 text(f"DELETE FROM {table} WHERE id > :high"),
                 {"high": high_water.get(table, 0)},

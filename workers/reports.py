@@ -33,5 +33,8 @@ def refresh_summaries() -> None:
     with unit_of_work():
         outcome = summary.refresh()
     log.info(
-        "report summaries: %d day(s) rebuilt%s", outcome.days, " (full)" if outcome.full else ""
+        "report summaries: %d day(s) of leads, %d of report facts rebuilt%s",
+        outcome.days,
+        outcome.fact_days,
+        " (full)" if outcome.full else "",
     )

@@ -200,7 +200,8 @@ class _ReportView(SecureBaseView):
                 "report_refresh",
                 object_type="reports",
                 object_id=self.report_key,
-                detail=f"{outcome.days} day(s) rebuilt" + (" (full)" if outcome.full else ""),
+                detail=f"{outcome.days} day(s) of leads, {outcome.fact_days} of report facts "
+                "rebuilt" + (" (full)" if outcome.full else ""),
             )
         kept = ("preset", "start", "end", "source", "staff", "provider")
         args: dict[str, Any] = {k: v for k, v in request.args.items() if k in kept}

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crm import clock
 from crm.extensions import db
 from crm.intake.models import Lead
 from crm.intake.stages import CLOSE_REASON_LABELS, PIPELINE, STAGE_LABELS, CloseReason, Stage
@@ -45,26 +44,6 @@ def _sum(counts: Counts, metric: str, at: int | None = None, value: Any = None) 
     )
 
 
-def _new_report(key: str, title: str, period: Period) -> Report:
-    """A report stamped with its figures' age: the summaries' last refresh."""
-    refreshed = summary.refreshed_at()
-    report = Report(key, title, period, period.previous(), refreshed or clock.now())
-    report.summarised = True
-    if refreshed is None:
-        report.notes.append(
-            "The report summaries have not been built yet: the engine builds them within a "
-            "minute of starting, or a manager can refresh them from this page."
-        )
-    else:
-        age = max(0, int((clock.now() - refreshed).total_seconds() // 60))
-        when = f"{refreshed.astimezone(LONDON):%d %b %H:%M}"
-        report.notes.append(
-            f"Figures from the report summaries refreshed {when} UK time ({age} min ago); "
-            "the engine refreshes them every minute. The lists behind the figures are read live."
-        )
-    return report
-
-
 # --- intake ------------------------------------------------------------------------------------
 
 
@@ -88,7 +67,7 @@ def _by_day(period: Period, source: str | None) -> dict[date, int]:
 
 def intake_report(period: Period, filters: Filters, target_minutes: int) -> Report:
     del target_minutes  # the intake figures count leads; the speed report uses the target
-    report = _new_report("intake", "Intake", period)
+    report = summary.summarised_report("intake", "Intake", period)
     by = ("source", "campaign", "in_hours")
     now, before = (
         summary.counts(period, filters.source, by),
@@ -186,7 +165,7 @@ def intake_report(period: Period, filters: Filters, target_minutes: int) -> Repo
 
 
 def funnel_report(period: Period, filters: Filters) -> Report:
-    report = _new_report("funnel", "Funnel", period)
+    report = summary.summarised_report("funnel", "Funnel", period)
     now = summary.counts(period, filters.source, ())
     before = summary.counts(report.previous, filters.source, ())
     gaps = {
@@ -338,7 +317,7 @@ def _slowest_rows(period: Period, source: str | None) -> list[list[Cell]]:
 
 
 def speed_report(period: Period, filters: Filters, target_minutes: int) -> Report:
-    report = _new_report("speed", "Speed to lead", period)
+    report = summary.summarised_report("speed", "Speed to lead", period)
     source = filters.source
     split = summary.histogram(period, source, "speed", ("in_hours",))
     split_before = summary.histogram(report.previous, source, "speed", ("in_hours",))

@@ -13,6 +13,13 @@ every lead. They hold no names, contact details or health details: counts only, 
 - ``report_dirty_leads``: leads changed since the last refresh, written by database triggers on
   leads, stage changes and callback requests (every write path, bulk updates included).
 - ``report_summary_state``: when the summaries were last refreshed (the page shows it).
+- ``report_facts``: the referrals, on-call and staff reports' counts and histograms per UK day
+  of the event they count (a referral sent, a discharge, a page triggered, a reminder due, a
+  message created, a call logged, an assessment completed), per lead source and key (the
+  clinic, or the staff member), per day (grain ``d``) and month (grain ``m``)
+  (crm/reports/activity.py).
+- ``report_dirty_rows``: referrals, calls, assessments, pages, reminders and messages changed
+  since the last refresh, with the times they were on before the change, written by triggers.
 """
 
 from __future__ import annotations
@@ -65,6 +72,29 @@ class ReportDirtyLead(Base):
     lead_id: Mapped[int] = mapped_column(Integer)
 
 
+class ReportFact(Base):
+    __tablename__ = "report_facts"
+
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)  # d: a day, m: a month
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the day, or the month's first
+    report: Mapped[str] = mapped_column(String(12), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)  # "": about no lead
+    key: Mapped[int] = mapped_column(Integer, primary_key=True)  # clinic, staff member, or 0
+    metric: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, primary_key=True)  # a bucket, an hour, or 0
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class ReportDirtyRow(Base):
+    __tablename__ = "report_dirty_rows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # referral, call, assessment, page, ...
+    ref_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the row's time then
+    on_day: Mapped[date | None] = mapped_column(Date)  # a referral's discharge day then
+
+
 class ReportSummaryState(Base):
     __tablename__ = "report_summary_state"
 
@@ -72,3 +102,4 @@ class ReportSummaryState(Base):
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     built_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     days_refreshed: Mapped[int] = mapped_column(Integer, default=0)
+    facts_built_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -36,19 +36,21 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, distinct, exists, extract, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 
 from crm import clock
 from crm.extensions import db
 from crm.intake.models import Lead
 from crm.notify.models import CHANNELS, OutboundMessage
 from crm.oncall.models import REMINDER_KINDS, Page, PageEvent, Reminder
-from crm.oncall.wallclock import LONDON
+from crm.oncall.wallclock import LONDON, local_date
+from crm.reports import activity, summary
 from crm.reports import definitions as d
+from crm.reports.activity import NO_SOURCE, DayFacts, Facts, uk_time, utc_hour
 from crm.reports.leads import Filters
 from crm.reports.model import Cell, Chart, Figure, Report, Series, Table
 from crm.reports.periods import Period
@@ -131,6 +133,7 @@ class PageRow:
     acknowledged_at: datetime | None
     escalated: bool
     fallback: bool
+    source: str = NO_SOURCE
 
     @property
     def minutes_to_acknowledge(self) -> float | None:
@@ -146,19 +149,13 @@ class ReminderRow:
     lead_id: int | None
     overdue: bool
     paged: bool
-
-
-@dataclass
-class OnCallData:
-    pages: list[PageRow]
-    reminders: list[ReminderRow]
-    messages: dict[tuple[str, str], int]  # (channel, outcome) -> count
+    due_at: datetime
+    source: str = NO_SOURCE
 
 
 def _lead_filter(query: Any, lead_column: Any, filters: Filters) -> Any:
-    if not (filters.source or filters.owner_id):
-        return query
-    query = query.join(Lead, Lead.id == lead_column)
+    """Join the lead (outer: pages about no lead stay) and keep those of the filters."""
+    query = query.outerjoin(Lead, Lead.id == lead_column)
     if filters.source:
         query = query.where(Lead.source == filters.source)
     if filters.owner_id:
@@ -182,6 +179,7 @@ def page_rows(period: Period, filters: Filters) -> list[PageRow]:
             Page.step_index,
             Page.cycle,
             fallback,
+            Lead.source,
         )
         .where(Page.triggered_at >= start, Page.triggered_at < end)
         .order_by(Page.triggered_at, Page.id)
@@ -197,6 +195,7 @@ def page_rows(period: Period, filters: Filters) -> list[PageRow]:
             # step_index is the next step to run: 2 or more means a second step was run.
             escalated=r.policy_id is not None and (r.step_index >= 2 or r.cycle >= 1 or r.fb),
             fallback=bool(r.fb),
+            source=r.source or NO_SOURCE,
         )
         for r in db.session.execute(query)
     ]
@@ -224,21 +223,23 @@ def reminder_rows(period: Period, filters: Filters, now: datetime) -> list[Remin
             Reminder.lead_id,
             case((overdue, True), else_=False).label("overdue"),
             case((paged, True), else_=False).label("paged"),
+            Reminder.due_at,
+            Lead.source,
         )
         .where(Reminder.due_at >= start, Reminder.due_at < end)
         .order_by(Reminder.due_at, Reminder.id)
     )
     query = _lead_filter(query, Reminder.lead_id, filters)
     return [
-        ReminderRow(r.id, r.kind, r.lead_id, bool(r.overdue), bool(r.paged))
+        ReminderRow(
+            r.id, r.kind, r.lead_id, bool(r.overdue), bool(r.paged), r.due_at, r.source or NO_SOURCE
+        )
         for r in db.session.execute(query)
     ]
 
 
-def message_counts(period: Period, filters: Filters) -> dict[tuple[str, str], int]:
-    """Messages created in the period, counted in SQL by channel and outcome."""
-    start, end = period.bounds()
-    outcome = case(
+def _message_outcome() -> Any:
+    return case(
         (
             and_(OutboundMessage.status == "failed", OutboundMessage.error.like("cancelled:%")),
             "cancelled",
@@ -246,241 +247,144 @@ def message_counts(period: Period, filters: Filters) -> dict[tuple[str, str], in
         (OutboundMessage.status.in_(("pending", "sending")), "waiting"),
         else_=OutboundMessage.status,
     ).label("outcome")
+
+
+def message_counts(period: Period, filters: Filters) -> dict[tuple[str, str, str, str], int]:
+    """Messages created in the period, counted by the database per UTC hour, channel, outcome
+    and the source of the lead they are about (through their page or reminder)."""
+    start, end = period.bounds()
+    outcome = _message_outcome()
+    hour = utc_hour(OutboundMessage.created_at).label("hour")
     query = (
-        select(OutboundMessage.channel, outcome, func.count())
+        select(hour, OutboundMessage.channel, outcome, Lead.source, func.count())
+        .outerjoin(Page, Page.id == OutboundMessage.page_id)
+        .outerjoin(Reminder, Reminder.id == OutboundMessage.reminder_id)
         .where(OutboundMessage.created_at >= start, OutboundMessage.created_at < end)
-        .group_by(OutboundMessage.channel, outcome)
+        .group_by(hour, OutboundMessage.channel, outcome, Lead.source)
     )
-    if filters.source or filters.owner_id:
-        lead_of = func.coalesce(
-            select(Page.lead_id).where(Page.id == OutboundMessage.page_id).scalar_subquery(),
-            select(Reminder.lead_id)
-            .where(Reminder.id == OutboundMessage.reminder_id)
-            .scalar_subquery(),
-        )
-        query = _lead_filter(query, lead_of, filters)
-    return {(channel, out): int(n) for channel, out, n in db.session.execute(query)}
+    query = _lead_filter(query, func.coalesce(Page.lead_id, Reminder.lead_id), filters)
+    return {
+        (h, channel, out, source or NO_SOURCE): int(n)
+        for h, channel, out, source, n in db.session.execute(query)
+    }
 
 
 def _fallback_exists() -> Any:
     return exists().where(PageEvent.page_id == Page.id, PageEvent.kind == "fallback")
 
 
-def _kind_sql() -> Any:
-    """``page_kind`` in SQL: the same rules, for counting in the database."""
-    overdue = [
-        (
-            or_(Page.summary == f"{words} overdue", Page.summary.like(f"{words} overdue for %")),
-            f"overdue_{kind}",
-        )
-        for words, kind in REMINDER_BY_WORDS.items()
-    ]
-    return case(
-        (Page.subject.like(f"{ENGINE_SUBJECT}%"), "engine"),
-        (Page.summary.like(f"{CALLBACK_PREFIX}%"), "callback_request"),
-        *overdue,
-        else_="other",
-    )
+def day_facts(period: Period, filters: Filters) -> DayFacts:
+    """The report's facts per UK day (crm/reports/activity.py), by the rules above: pages on
+    the day they were triggered, reminders on the day they were due, messages on the day they
+    were created."""
+    out = activity.day_facts()
+    _page_facts(out, page_rows(period, filters))
+    _reminder_facts(out, reminder_rows(period, filters, clock.now()))
+    for (hour, channel, outcome, source), n in message_counts(period, filters).items():
+        out[uk_time(hour).date()][(source, 0, f"msg:{channel}:{outcome}", 0)] += n
+    return out
 
 
-def _seconds_sql(later: Any, earlier: Any) -> Any:
-    """Whole seconds between two instants, in the database's own arithmetic."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        days = func.julianday(later) - func.julianday(earlier)
-        return cast(func.round(days * 86400), Integer)
-    return cast(func.round(extract("epoch", later - earlier)), Integer)
+def _page_facts(out: DayFacts, pages: list[PageRow]) -> None:
+    for page in pages:
+        local = page.triggered_at.astimezone(LONDON)
+        facts = out[local.date()]
+        about_lead = page.lead_id is not None
+        facts[(page.source, 0, f"pages:{page.kind}", 0)] += 1
+        facts[(page.source, 0, "hour", local.hour)] += 1
+        if about_lead:
+            facts[(page.source, 0, f"pages_lead:{page.kind}", 0)] += 1
+        if (minutes := page.minutes_to_acknowledge) is not None:
+            facts[(page.source, 0, f"ack:{page.kind}", d.speed_bucket(minutes))] += 1
+        for flag, name in ((page.escalated, "escalated"), (page.fallback, "fallback")):
+            if flag:
+                facts[(page.source, 0, name, 0)] += 1
+                if about_lead:
+                    facts[(page.source, 0, f"{name}_lead", 0)] += 1
 
 
-def _hour_sql() -> Any:
-    """The UTC hour a page was triggered in (turned into UK hours in Python: UK offsets are
-    whole hours)."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H", Page.triggered_at)
-    return func.to_char(func.timezone("UTC", Page.triggered_at), "YYYY-MM-DD HH24")
+def _reminder_facts(out: DayFacts, reminders: list[ReminderRow]) -> None:
+    for reminder in reminders:
+        facts = out[local_date(reminder.due_at)]
+        facts[(reminder.source, 0, f"due:{reminder.kind}", 0)] += 1
+        if reminder.overdue:
+            facts[(reminder.source, 0, f"overdue:{reminder.kind}", 0)] += 1
+            if reminder.lead_id is not None:
+                facts[(reminder.source, 0, f"overdue_lead:{reminder.kind}", 0)] += 1
+        if reminder.paged:
+            facts[(reminder.source, 0, f"paged:{reminder.kind}", 0)] += 1
 
 
-@dataclass
-class PageStats:
-    """The page figures, counted by the database (minutes to acknowledge to the second)."""
-
-    pages: int = 0
-    leads: int = 0
-    escalated: int = 0
-    escalated_leads: int = 0
-    fallback: int = 0
-    fallback_leads: int = 0
-    by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [pages, leads]
-    ack_seconds: dict[str, dict[int, int]] = field(default_factory=dict)  # kind -> histogram
-    hours: list[int] = field(default_factory=lambda: [0] * 24)
-
-    def acknowledged(self) -> int:
-        return sum(sum(h.values()) for h in self.ack_seconds.values())
-
-    def ack_minutes(self, p: float, kind: str | None = None) -> float | None:
-        """The p-th percentile of minutes to acknowledge (of one kind, or of all pages)."""
-        counts: dict[int, int] = defaultdict(int)
-        for k, histogram in self.ack_seconds.items():
-            if kind is None or k == kind:
-                for seconds, n in histogram.items():
-                    counts[max(0, seconds)] += n
-        value = d.percentile_of_counts(counts, p)
-        return None if value is None else value / 60
+def oncall_facts(period: Period, filters: Filters) -> Facts:
+    """The period's facts: from the summaries, or (filtered by the lead's owner, which can
+    change after the event) computed from the records now."""
+    if filters.owner_id:
+        return activity.collapse(day_facts(period, filters))
+    return activity.read("oncall", period, filters.source)
 
 
-@dataclass
-class ReminderStats:
-    due: int
-    overdue: int
-    paged: int
-    overdue_leads: int
+def ack_minutes(facts: Facts, p: float, kind: str | None = None) -> float | None:
+    """The p-th percentile of minutes to acknowledge (of one kind of page, or of all)."""
+    counts: dict[int, int] = defaultdict(int)
+    for k in [kind] if kind else PAGE_KINDS:
+        for minutes, n in facts.histogram(f"ack:{k}").items():
+            counts[minutes] += n
+    return d.percentile_of_counts(counts, p)
 
 
-def page_stats(period: Period, filters: Filters) -> PageStats:
-    start, end = period.bounds()
-    fallback = _fallback_exists()
-    escalated = and_(
-        Page.policy_id.is_not(None), or_(Page.step_index >= 2, Page.cycle >= 1, fallback)
-    )
-
-    def scoped(*columns: Any) -> Any:
-        query = select(*columns).where(Page.triggered_at >= start, Page.triggered_at < end)
-        return _lead_filter(query, Page.lead_id, filters)
-
-    stats = PageStats()
-    overall = db.session.execute(
-        scoped(
-            func.count(),
-            func.count(distinct(Page.lead_id)),
-            func.count(case((escalated, 1))),
-            func.count(distinct(case((escalated, Page.lead_id)))),
-            func.count(case((fallback, 1))),
-            func.count(distinct(case((fallback, Page.lead_id)))),
-        )
-    ).one()
-    (
-        stats.pages,
-        stats.leads,
-        stats.escalated,
-        stats.escalated_leads,
-        stats.fallback,
-        stats.fallback_leads,
-    ) = (int(v or 0) for v in overall)
-    if not stats.pages:
-        return stats
-    kind = _kind_sql().label("kind")
-    for k, n, leads in db.session.execute(
-        scoped(kind, func.count(), func.count(distinct(Page.lead_id))).group_by(kind)
-    ):
-        stats.by_kind[k] = [int(n), int(leads)]
-    seconds = _seconds_sql(Page.acknowledged_at, Page.triggered_at).label("seconds")
-    for k, secs, n in db.session.execute(
-        scoped(kind, seconds, func.count())
-        .where(Page.acknowledged_at.is_not(None))
-        .group_by(kind, seconds)
-    ):
-        stats.ack_seconds.setdefault(k, {})[int(secs)] = int(n)
-    hour = _hour_sql().label("hour")
-    for utc_hour, n in db.session.execute(scoped(hour, func.count()).group_by(hour)):
-        instant = datetime.strptime(utc_hour, "%Y-%m-%d %H").replace(tzinfo=UTC)
-        stats.hours[instant.astimezone(LONDON).hour] += int(n)
-    return stats
-
-
-def reminder_stats(period: Period, filters: Filters, now: datetime) -> dict[str, ReminderStats]:
-    """Per reminder kind: due in the period, overdue, paged, distinct leads overdue."""
-    start, end = period.bounds()
-    paged, overdue = _reminder_rules(now)
-    query = (
-        select(
-            Reminder.kind,
-            func.count(),
-            func.count(case((overdue, 1))),
-            func.count(case((paged, 1))),
-            func.count(distinct(case((overdue, Reminder.lead_id)))),
-        )
-        .where(Reminder.due_at >= start, Reminder.due_at < end)
-        .group_by(Reminder.kind)
-    )
-    query = _lead_filter(query, Reminder.lead_id, filters)
-    return {
-        kind: ReminderStats(int(due), int(late), int(p), int(leads))
-        for kind, due, late, p, leads in db.session.execute(query)
-    }
-
-
-@dataclass
-class OnCallStats:
-    pages: PageStats
-    reminders: dict[str, ReminderStats]
-    messages: dict[tuple[str, str], int]
-
-
-def oncall_stats(period: Period, filters: Filters, now: datetime) -> OnCallStats:
-    return OnCallStats(
-        page_stats(period, filters),
-        reminder_stats(period, filters, now),
-        message_counts(period, filters),
-    )
-
-
-def oncall_data(period: Period, filters: Filters, now: datetime) -> OnCallData:
-    return OnCallData(
-        page_rows(period, filters),
-        reminder_rows(period, filters, now),
-        message_counts(period, filters),
-    )
-
-
-def _leads(ids: list[int | None]) -> list[int]:
-    return sorted({i for i in ids if i is not None})
-
-
-def oncall_sets(data: OnCallData) -> dict[str, list[int]]:
-    """The lead sets of the report, every key present (empty where nothing matched)."""
-    sets: dict[str, list[int]] = {
-        "paged": _leads([p.lead_id for p in data.pages]),
-        "escalated": _leads([p.lead_id for p in data.pages if p.escalated]),
-        "fallback": _leads([p.lead_id for p in data.pages if p.fallback]),
-        "overdue": _leads([r.lead_id for r in data.reminders if r.overdue]),
-    }
-    for kind in PAGE_KINDS:
-        sets[f"kind:{kind}"] = _leads([p.lead_id for p in data.pages if p.kind == kind])
-    for kind in REMINDER_KINDS:
-        sets[f"overdue:{kind}"] = _leads(
-            [r.lead_id for r in data.reminders if r.overdue and r.kind == kind]
-        )
-    return sets
+def _sum_of(facts: Facts, prefix: str) -> int:
+    return sum(facts.total(m) for m in facts.metrics() if m.startswith(prefix))
 
 
 def oncall_sets_for(period: Period, filters: Filters) -> dict[str, list[int]]:
-    return oncall_sets(oncall_data(period, filters, clock.now()))
+    """The lead sets, one lead id per page or reminder about a lead (pages and reminders about
+    no lead are counted but cannot be listed), every key present."""
+    pages = [p for p in page_rows(period, filters) if p.lead_id is not None]
+    late = [
+        r
+        for r in reminder_rows(period, filters, clock.now())
+        if r.overdue and r.lead_id is not None
+    ]
+    sets: dict[str, list[int]] = {
+        "paged": [p.lead_id for p in pages if p.lead_id],
+        "escalated": [p.lead_id for p in pages if p.lead_id and p.escalated],
+        "fallback": [p.lead_id for p in pages if p.lead_id and p.fallback],
+        "overdue": [r.lead_id for r in late if r.lead_id],
+    }
+    for kind in PAGE_KINDS:
+        sets[f"kind:{kind}"] = [p.lead_id for p in pages if p.lead_id and p.kind == kind]
+    for kind in REMINDER_KINDS:
+        sets[f"overdue:{kind}"] = [r.lead_id for r in late if r.lead_id and r.kind == kind]
+    return sets
 
 
-def _headline(stats: OnCallStats) -> dict[str, int | float | None]:
-    pages = stats.pages
+def _headline(facts: Facts) -> dict[str, int | float | None]:
     return {
-        "pages": pages.pages,
-        "leads_paged": pages.leads,
-        "acknowledged": pages.acknowledged(),
-        "ack_median": pages.ack_minutes(50),
-        "ack_p90": pages.ack_minutes(90),
-        "escalated": pages.escalated,
-        "fallback": pages.fallback,
-        "overdue": sum(r.overdue for r in stats.reminders.values()),
-        "messages": sum(stats.messages.values()),
+        "pages": _sum_of(facts, "pages:"),
+        "leads_paged": _sum_of(facts, "pages_lead:"),
+        "acknowledged": _sum_of(facts, "ack:"),
+        "ack_median": ack_minutes(facts, 50),
+        "ack_p90": ack_minutes(facts, 90),
+        "escalated": facts.total("escalated"),
+        "fallback": facts.total("fallback"),
+        "overdue": _sum_of(facts, "overdue:"),
+        "messages": _sum_of(facts, "msg:"),
         "messages_failed": sum(
-            n for (_, out), n in stats.messages.items() if out in ("failed", "unknown")
+            facts.total(m)
+            for m in facts.metrics()
+            if m.startswith("msg:") and m.rsplit(":", 1)[1] in ("failed", "unknown")
         ),
     }
 
 
 def oncall_report(period: Period, filters: Filters) -> Report:
-    now = clock.now()
     previous = period.previous()
-    data = oncall_stats(period, filters, now)
-    before = oncall_stats(previous, filters, now)
+    data, before = oncall_facts(period, filters), oncall_facts(previous, filters)
     head, prior = _headline(data), _headline(before)
-    report = Report("oncall", "On call", period, previous, now)
+    if filters.owner_id:
+        report = Report("oncall", "On call", period, previous, clock.now())
+    else:
+        report = summary.summarised_report("oncall", "On call", period)
     report.notes.append("Hours are UK time (Europe/London), right across the clock changes.")
 
     def figure(key: str, label: str, unit: str, drill: str | None = None) -> Figure:
@@ -488,7 +392,7 @@ def oncall_report(period: Period, filters: Filters) -> Report:
 
     report.figures = [
         figure("pages", "Pages", "count"),
-        figure("leads_paged", "Leads paged", "count", "paged"),
+        figure("leads_paged", "Pages about a lead", "count", "paged"),
         figure("acknowledged", "Acknowledged", "count"),
         figure("ack_median", "Median minutes to acknowledge", "minutes"),
         figure("ack_p90", "90th percentile minutes to acknowledge", "minutes"),
@@ -519,21 +423,21 @@ def oncall_report(period: Period, filters: Filters) -> Report:
     return report
 
 
-def _by_kind(data: OnCallStats, before: OnCallStats) -> Table:
+def _by_kind(data: Facts, before: Facts) -> Table:
     rows: list[list[Cell]] = []
     drills: list[list[str | None]] = []
     for kind, label in PAGE_KINDS.items():
-        pages, leads = data.pages.by_kind.get(kind, [0, 0])
-        earlier = before.pages.by_kind.get(kind, [0, 0])[0]
+        pages, earlier = data.total(f"pages:{kind}"), before.total(f"pages:{kind}")
         if not pages and not earlier:
             continue
-        median = data.pages.ack_minutes(50, kind)
-        rows.append([label, pages, leads, median, earlier])
+        rows.append(
+            [label, pages, data.total(f"pages_lead:{kind}"), ack_minutes(data, 50, kind), earlier]
+        )
         drills.append([None, None, f"kind:{kind}", None, None])
     return Table(
         "by_kind",
         "Pages by kind",
-        ["Kind", "Pages", "Leads", "Median minutes to acknowledge", "Previous period"],
+        ["Kind", "Pages", "About a lead", "Median minutes to acknowledge", "Previous period"],
         rows,
         DEFINITIONS["kind"] + " " + DEFINITIONS["leads_paged"] + " " + DEFINITIONS["ack_median"],
         drills,
@@ -541,38 +445,31 @@ def _by_kind(data: OnCallStats, before: OnCallStats) -> Table:
     )
 
 
-def _by_hour(data: OnCallStats, before: OnCallStats) -> Table:
-    now_hours, before_hours = data.pages.hours, before.pages.hours
+def _by_hour(data: Facts, before: Facts) -> Table:
+    now_hours, before_hours = data.histogram("hour"), before.histogram("hour")
     return Table(
         "by_hour",
         "Pages by hour of the day (UK time)",
         ["Hour", "Pages", "Previous period"],
-        [[f"{h:02d}:00", now_hours[h], before_hours[h]] for h in range(24)],
+        [[f"{h:02d}:00", now_hours.get(h, 0), before_hours.get(h, 0)] for h in range(24)],
         DEFINITIONS["hour"],
         None,
         ["text", "count", "count"],
     )
 
 
-def _escalation(data: OnCallStats, before: OnCallStats) -> Table:
+def _escalation(data: Facts, before: Facts) -> Table:
     rows: list[list[Cell]] = [
-        [
-            "Escalated past the first step",
-            data.pages.escalated,
-            data.pages.escalated_leads,
-            before.pages.escalated,
-        ],
-        [
-            "Reached the manager fallback",
-            data.pages.fallback,
-            data.pages.fallback_leads,
-            before.pages.fallback,
-        ],
+        [label, data.total(key), data.total(f"{key}_lead"), before.total(key)]
+        for key, label in (
+            ("escalated", "Escalated past the first step"),
+            ("fallback", "Reached the manager fallback"),
+        )
     ]
     return Table(
         "escalation",
         "Escalation",
-        ["", "Pages", "Leads", "Previous period"],
+        ["", "Pages", "About a lead", "Previous period"],
         rows,
         DEFINITIONS["escalated"] + " " + DEFINITIONS["fallback"],
         [[None, None, "escalated", None], [None, None, "fallback", None]],
@@ -580,29 +477,35 @@ def _escalation(data: OnCallStats, before: OnCallStats) -> Table:
     )
 
 
-def _reminders(data: OnCallStats, before: OnCallStats) -> Table:
+def _reminders(data: Facts, before: Facts) -> Table:
     rows: list[list[Cell]] = []
     drills: list[list[str | None]] = []
     for kind in REMINDER_KINDS:
-        due, earlier = data.reminders.get(kind), before.reminders.get(kind)
-        if due is None and earlier is None:
+        due, earlier = data.total(f"due:{kind}"), before.total(f"due:{kind}")
+        if not due and not earlier:
             continue
-        now_ = due or ReminderStats(0, 0, 0, 0)
         rows.append(
             [
                 REMINDER_LABELS[kind],
-                now_.due,
-                now_.overdue,
-                now_.paged,
-                now_.overdue_leads,
-                earlier.overdue if earlier else 0,
+                due,
+                data.total(f"overdue:{kind}"),
+                data.total(f"paged:{kind}"),
+                data.total(f"overdue_lead:{kind}"),
+                before.total(f"overdue:{kind}"),
             ]
         )
         drills.append([None, None, None, None, f"overdue:{kind}", None])
     return Table(
         "reminders",
         "Overdue reminders by kind",
-        ["Reminder", "Due", "Overdue", "Paged on call", "Leads overdue", "Previous period overdue"],
+        [
+            "Reminder",
+            "Due",
+            "Overdue",
+            "Paged on call",
+            "Overdue, about a lead",
+            "Previous period overdue",
+        ],
         rows,
         DEFINITIONS["due"] + " " + DEFINITIONS["overdue"] + " " + DEFINITIONS["paged_reminders"],
         drills,
@@ -610,13 +513,20 @@ def _reminders(data: OnCallStats, before: OnCallStats) -> Table:
     )
 
 
-def _messages(data: OnCallStats, before: OnCallStats) -> Table:
+def _messages(data: Facts, before: Facts) -> Table:
     by_channel: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
-    for (channel, outcome), n in data.messages.items():
-        by_channel[channel][outcome if outcome in OUTCOMES else "unknown"] += n
     totals_before: dict[str, int] = defaultdict(int)
-    for (channel, _), n in before.messages.items():
-        totals_before[channel] += n
+    for facts, into in ((data, None), (before, totals_before)):
+        for metric in facts.metrics():
+            if not metric.startswith("msg:"):
+                continue
+            _, channel, outcome = metric.split(":", 2)
+            if into is None:
+                by_channel[channel][outcome if outcome in OUTCOMES else "unknown"] += facts.total(
+                    metric
+                )
+            else:
+                into[channel] += facts.total(metric)
     channels = [c for c in CHANNELS if c in by_channel or c in totals_before]
     channels += sorted(c for c in {*by_channel, *totals_before} if c not in CHANNELS)
     rows: list[list[Cell]] = [

@@ -8,6 +8,7 @@ change is 7 calendar days (167 or 169 hours), never 7 times 24 hours.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -127,3 +128,37 @@ def buckets(period: Period) -> tuple[str, list[date]]:
 def bucket_of(instant: datetime, grain: str) -> date:
     day = instant.astimezone(LONDON).date()
     return day if grain == "day" else week_of(day)
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_runs(days: Iterable[date]) -> list[Period]:
+    """The days as periods of consecutive days, each within one month (a summary's rebuild
+    reads one run at a time)."""
+    out: list[Period] = []
+    for day in sorted(set(days)):
+        last = out[-1] if out else None
+        if last and day == last.end + timedelta(days=1) and month_of(day) == month_of(last.start):
+            out[-1] = Period(last.start, day)
+        else:
+            out.append(Period(day, day))
+    return out
+
+
+def month_pieces(period: Period) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole calendar months inside the period (their firsts), and the ranges of loose days
+    either side (a summary reads whole months from its month rows)."""
+    months: list[date] = []
+    loose: list[tuple[date, date]] = []
+    day = period.start
+    while day <= period.end:
+        following = (day + timedelta(days=32)).replace(day=1)
+        last = min(following - timedelta(days=1), period.end)
+        if day.day == 1 and last == following - timedelta(days=1):
+            months.append(day)
+        else:
+            loose.append((day, last))
+        day = following
+    return months, loose

@@ -32,17 +32,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import and_, case, func, select
 
-from crm import clock
 from crm.extensions import db
 from crm.intake.models import Lead
+from crm.oncall.wallclock import local_date
 from crm.providers.models import Provider, ProviderLocation
 from crm.referrals.lifecycle import DECLINE_REASONS, DISCHARGE_OUTCOMES, ReferralStatus
 from crm.referrals.models import Referral, ReferralEvent
+from crm.reports import activity, summary
 from crm.reports import definitions as d
+from crm.reports.activity import DayFacts, Facts
 from crm.reports.leads import Filters
 from crm.reports.model import Cell, Chart, Figure, Report, Series, Table
 from crm.reports.periods import Period
@@ -101,6 +103,7 @@ class ReferralRow:
     first_reply_at: datetime | None
     waitlisted: bool
     accepted: bool
+    source: str = ""
 
     def measures(self) -> list[str]:
         """The cohort measures this referral counts in (``sent`` always)."""
@@ -126,15 +129,25 @@ class ReferralRow:
         return d.gap_bucket(max(0.0, (self.first_reply_at - self.sent_at).total_seconds() / 3600))
 
 
+@dataclass(frozen=True)
+class Discharge:
+    lead_id: int
+    location_id: int
+    outcome: str
+    source: str
+    day: date
+
+
 @dataclass
 class ReferralData:
     cohort: list[ReferralRow]
-    discharges: list[tuple[int, int, str]]  # (lead id, location id, outcome)
+    discharges: list[Discharge]
 
 
 def _narrow(query, filters: Filters):  # type: ignore[no-untyped-def]
+    """The referrals of the filters (the query already joins the lead)."""
     if filters.source:
-        query = query.join(Lead, Lead.id == Referral.lead_id).where(Lead.source == filters.source)
+        query = query.where(Lead.source == filters.source)
     if filters.provider_id:
         query = query.join(ProviderLocation, ProviderLocation.id == Referral.location_id).where(
             ProviderLocation.provider_id == filters.provider_id
@@ -146,7 +159,10 @@ def referral_data(period: Period, filters: Filters) -> ReferralData:
     """The cohort's referrals with what their events say, and the period's discharges."""
     start, end = period.bounds()
     cohort = _narrow(
-        select(Referral.id).where(Referral.sent_at >= start, Referral.sent_at < end), filters
+        select(Referral.id)
+        .join(Lead, Lead.id == Referral.lead_id)
+        .where(Referral.sent_at >= start, Referral.sent_at < end),
+        filters,
     ).subquery()
     events = (
         select(
@@ -174,8 +190,10 @@ def referral_data(period: Period, filters: Filters) -> ReferralData:
             events.c.first_reply,
             events.c.waitlisted,
             events.c.accepted,
+            Lead.source,
         )
         .join(cohort, cohort.c.id == Referral.id)
+        .join(Lead, Lead.id == Referral.lead_id)
         .outerjoin(events, events.c.rid == Referral.id)
         .order_by(Referral.sent_at, Referral.id)
     )
@@ -190,17 +208,26 @@ def referral_data(period: Period, filters: Filters) -> ReferralData:
             first_reply_at=r.first_reply,
             waitlisted=bool(r.waitlisted),
             accepted=bool(r.accepted),
+            source=r.source,
         )
         for r in db.session.execute(query)
     ]
     discharged = _narrow(
-        select(Referral.lead_id, Referral.location_id, Referral.discharge_outcome).where(
+        select(
+            Referral.lead_id,
+            Referral.location_id,
+            Referral.discharge_outcome,
+            Lead.source,
+            Referral.discharged_on,
+        )
+        .join(Lead, Lead.id == Referral.lead_id)
+        .where(
             and_(Referral.discharged_on >= period.start, Referral.discharged_on <= period.end),
             Referral.discharge_outcome.is_not(None),
         ),
         filters,
     ).order_by(Referral.discharged_on, Referral.id)
-    return ReferralData(rows, [(a, b, c) for a, b, c in db.session.execute(discharged)])
+    return ReferralData(rows, [Discharge(*r) for r in db.session.execute(discharged)])
 
 
 def referral_sets(data: ReferralData) -> dict[str, list[int]]:
@@ -210,9 +237,9 @@ def referral_sets(data: ReferralData) -> dict[str, list[int]]:
         for measure in row.measures():
             sets[measure].append(row.lead_id)
             sets[f"loc:{row.location_id}:{measure}"].append(row.lead_id)
-    for lead_id, location_id, outcome in data.discharges:
-        sets[f"discharged:{outcome}"].append(lead_id)
-        sets[f"loc:{location_id}:discharged:{outcome}"].append(lead_id)
+    for gone in data.discharges:
+        sets[f"discharged:{gone.outcome}"].append(gone.lead_id)
+        sets[f"loc:{gone.location_id}:discharged:{gone.outcome}"].append(gone.lead_id)
     return dict(sets)
 
 
@@ -220,12 +247,44 @@ def referral_sets_for(period: Period, filters: Filters) -> dict[str, list[int]]:
     return referral_sets(referral_data(period, filters))
 
 
-def _headline(data: ReferralData, sets: dict[str, list[int]]) -> dict[str, float | int | None]:
-    head: dict[str, float | int | None] = {k: len(sets.get(k, [])) for k in MEASURES}
-    head |= {k: len(sets.get(k, [])) for k in DISCHARGES}
-    accepted, declined = len(sets.get("accepted", [])), len(sets.get("declined", []))
+def day_facts(period: Period, filters: Filters) -> DayFacts:
+    """The report's facts per UK day (crm/reports/activity.py), by the rules above: the
+    cohort's measures and reply hours on the day each referral was sent, discharges on their
+    day; the key is the clinic."""
+    out = activity.day_facts()
+    data = referral_data(period, filters)
+    for row in data.cohort:
+        facts = out[local_date(row.sent_at)]
+        for measure in row.measures():
+            facts[(row.source, row.location_id, measure, 0)] += 1
+        if (hours := row.reply_hours) is not None:
+            facts[(row.source, row.location_id, "reply_hours", hours)] += 1
+    for gone in data.discharges:
+        out[gone.day][(gone.source, gone.location_id, f"discharged:{gone.outcome}", 0)] += 1
+    return out
+
+
+def provider_locations(provider_id: int) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(ProviderLocation.id).where(ProviderLocation.provider_id == provider_id)
+        )
+    )
+
+
+def referral_facts(period: Period, filters: Filters) -> Facts:
+    """The period's facts from the summaries, narrowed to the source and the provider's
+    clinics."""
+    keys = provider_locations(filters.provider_id) if filters.provider_id else None
+    return activity.read("referrals", period, filters.source, keys)
+
+
+def _headline(facts: Facts) -> dict[str, float | int | None]:
+    head: dict[str, float | int | None] = {k: facts.total(k) for k in MEASURES}
+    head |= {k: facts.total(k) for k in DISCHARGES}
+    accepted, declined = facts.total("accepted"), facts.total("declined")
     head["acceptance_rate"] = d.rate(accepted, accepted + declined)
-    head["reply_hours"] = d.median([h for r in data.cohort if (h := r.reply_hours) is not None])
+    head["reply_hours"] = d.percentile_of_counts(facts.histogram("reply_hours"), 50)
     return head
 
 
@@ -245,12 +304,10 @@ def clinic_names(location_ids: set[int]) -> dict[int, str]:
 
 
 def referrals_report(period: Period, filters: Filters) -> Report:
-    now = clock.now()
     previous = period.previous()
-    data, before = referral_data(period, filters), referral_data(previous, filters)
-    sets, prior_sets = referral_sets(data), referral_sets(before)
-    head, prior = _headline(data, sets), _headline(before, prior_sets)
-    report = Report("referrals", "Referrals and providers", period, previous, now)
+    facts, before = referral_facts(period, filters), referral_facts(previous, filters)
+    head, prior = _headline(facts), _headline(before)
+    report = summary.summarised_report("referrals", "Referrals and providers", period)
     report.notes.append(
         "Figures count referrals, not people: a person referred to two clinics counts twice."
     )
@@ -270,7 +327,7 @@ def referrals_report(period: Period, filters: Filters) -> Report:
         figure("discharged:completed", "Discharges: completed", "count", "discharged:completed"),
         figure("discharged:early", "Discharges: left early", "count", "discharged:early"),
     ]
-    clinics = _by_clinic(data, sets)
+    clinics = _by_clinic(facts)
     report.tables.append(clinics)
     report.charts.append(
         Chart(
@@ -290,7 +347,7 @@ def referrals_report(period: Period, filters: Filters) -> Report:
             "by_clinic",
         )
     )
-    reasons = _by_reason(sets, prior_sets)
+    reasons = _by_reason(facts, before)
     report.tables.append(reasons)
     report.charts.append(
         Chart(
@@ -312,25 +369,21 @@ def referrals_report(period: Period, filters: Filters) -> Report:
     return report
 
 
-def _by_clinic(data: ReferralData, sets: dict[str, list[int]]) -> Table:
-    locations = {r.location_id for r in data.cohort} | {loc for _, loc, _ in data.discharges}
+def _by_clinic(facts: Facts) -> Table:
+    locations = facts.keys()
     names = clinic_names(locations)
-    hours: dict[int, list[int]] = defaultdict(list)
-    for row in data.cohort:
-        if (h := row.reply_hours) is not None:
-            hours[row.location_id].append(h)
     rows: list[list[Cell]] = []
     drills: list[list[str | None]] = []
     for location in sorted(locations, key=lambda loc: (names.get(loc, ""), loc)):
-        counts = [len(sets.get(f"loc:{location}:{m}", [])) for m in MEASURES]
+        counts = [facts.total(m, location) for m in MEASURES]
         accepted, declined = counts[1], counts[2]
-        discharges = [len(sets.get(f"loc:{location}:{k}", [])) for k in DISCHARGES]
+        discharges = [facts.total(k, location) for k in DISCHARGES]
         rows.append(
             [
                 names.get(location, f"#{location}"),
                 *counts,
                 d.rate(accepted, accepted + declined),
-                d.median(hours.get(location, [])),
+                d.percentile_of_counts(facts.histogram("reply_hours", location), 50),
                 *discharges,
             ]
         )
@@ -360,15 +413,13 @@ def _by_clinic(data: ReferralData, sets: dict[str, list[int]]) -> Table:
     )
 
 
-def _by_reason(sets: dict[str, list[int]], prior_sets: dict[str, list[int]]) -> Table:
-    declined = len(sets.get("declined", []))
+def _by_reason(facts: Facts, before: Facts) -> Table:
+    declined = facts.total("declined")
     rows: list[list[Cell]] = []
     drills: list[list[str | None]] = []
     for code, label in DECLINE_REASONS.items():
-        count = len(sets.get(f"declined:{code}", []))
-        rows.append(
-            [label, count, d.rate(count, declined), len(prior_sets.get(f"declined:{code}", []))]
-        )
+        count = facts.total(f"declined:{code}")
+        rows.append([label, count, d.rate(count, declined), before.total(f"declined:{code}")])
         drills.append([None, f"declined:{code}", None, None])
     return Table(
         "by_reason",

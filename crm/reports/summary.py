@@ -23,6 +23,7 @@ from crm.extensions import db
 from crm.intake.models import CallbackRequest, Lead
 from crm.intake.stages import PIPELINE
 from crm.oncall.wallclock import LONDON, local_date
+from crm.reports import activity
 from crm.reports import definitions as d
 from crm.reports.leads import (
     NO_CAMPAIGN,
@@ -32,6 +33,7 @@ from crm.reports.leads import (
     furthest_stage,
     lead_rows,
 )
+from crm.reports.model import Report
 from crm.reports.models import (
     ReportCount,
     ReportDirtyLead,
@@ -39,7 +41,7 @@ from crm.reports.models import (
     ReportSummaryState,
     ReportValue,
 )
-from crm.reports.periods import Period
+from crm.reports.periods import Period, month_of, month_pieces, month_runs
 
 SLOWEST = 20
 CAMPAIGN_LENGTH = 100
@@ -48,22 +50,6 @@ STATE_ID = 1
 
 
 # --- building ----------------------------------------------------------------------------------
-
-
-def _month(day: date) -> date:
-    return day.replace(day=1)
-
-
-def _runs(days: Iterable[date]) -> list[Period]:
-    """The days as periods of consecutive days, each within one month (one read each)."""
-    runs: list[Period] = []
-    for day in sorted(set(days)):
-        last = runs[-1] if runs else None
-        if last and day == last.end + timedelta(days=1) and _month(day) == _month(last.start):
-            runs[-1] = Period(last.start, day)
-        else:
-            runs.append(Period(day, day))
-    return runs
 
 
 @dataclass
@@ -207,17 +193,18 @@ def _sum_months(months: Iterable[date]) -> None:
 def build_days(days: Iterable[date]) -> int:
     """Rebuild the summaries of these UK days (and re-sum their months); days rebuilt."""
     chosen = sorted(set(days))
-    for run in _runs(chosen):
+    for run in month_runs(chosen):
         _build_run(run)
-    _sum_months(_month(day) for day in chosen)
+    _sum_months(month_of(day) for day in chosen)
     return len(chosen)
 
 
 @dataclass(frozen=True)
 class RefreshOutcome:
-    days: int
+    days: int  # the lead summaries' days rebuilt
     full: bool
     refreshed_at: datetime
+    fact_days: int = 0  # the report facts' days rebuilt (summed over the reports)
 
 
 def _state() -> ReportSummaryState:
@@ -258,13 +245,14 @@ def refresh(now: datetime | None = None, full: bool = False) -> RefreshOutcome:
         days.update(since + timedelta(days=n) for n in range((local_date(now) - since).days + 1))
     days.add(local_date(now))
     built = build_days(days)
+    facts = activity.refresh(state, now, full)  # before refreshed_at moves: it reads it
     if seen is not None:
         db.session.execute(delete(ReportDirtyLead).where(ReportDirtyLead.id <= seen))
     state.refreshed_at = now
     state.days_refreshed = built
     if full:
         state.built_at = now
-    return RefreshOutcome(built, full, now)
+    return RefreshOutcome(built, full, now, facts)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -275,20 +263,24 @@ def refreshed_at() -> datetime | None:
     return state.refreshed_at if state else None
 
 
-def _pieces(period: Period) -> tuple[list[date], list[tuple[date, date]]]:
-    """The whole months inside the period, and the loose days' ranges either side."""
-    months: list[date] = []
-    loose: list[tuple[date, date]] = []
-    day = period.start
-    while day <= period.end:
-        following = (day + timedelta(days=32)).replace(day=1)
-        last = min(following - timedelta(days=1), period.end)
-        if day.day == 1 and last == following - timedelta(days=1):
-            months.append(day)
-        else:
-            loose.append((day, last))
-        day = following
-    return months, loose
+def summarised_report(key: str, title: str, period: Period) -> Report:
+    """A report read from the summaries, stamped with their age: the last refresh."""
+    refreshed = refreshed_at()
+    report = Report(key, title, period, period.previous(), refreshed or clock.now())
+    report.summarised = True
+    if refreshed is None:
+        report.notes.append(
+            "The report summaries have not been built yet: the engine builds them within a "
+            "minute of starting, or a manager can refresh them from this page."
+        )
+    else:
+        age = max(0, int((clock.now() - refreshed).total_seconds() // 60))
+        when = f"{refreshed.astimezone(LONDON):%d %b %H:%M}"
+        report.notes.append(
+            f"Figures from the report summaries refreshed {when} UK time ({age} min ago); "
+            "the engine refreshes them every minute. The lists behind the figures are read live."
+        )
+    return report
 
 
 def counts(period: Period, source: str | None, by: tuple[str, ...]) -> dict[tuple[Any, ...], int]:
@@ -308,7 +300,7 @@ def histogram(
     period: Period, source: str | None, metric: str, by: tuple[str, ...] = ()
 ) -> dict[tuple[Any, ...], dict[int, int]]:
     """{(*by): {bucket: how many}} over the period: whole months from their month rows."""
-    months, loose = _pieces(period)
+    months, loose = month_pieces(period)
     where = [
         and_(ReportValue.grain == "d", ReportValue.day.between(first, last))
         for first, last in loose

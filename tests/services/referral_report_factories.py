@@ -27,6 +27,7 @@ from crm.referrals.lifecycle import MoveRequest
 from crm.referrals.models import Referral
 from tests.services.intake_factories import actor_for
 from tests.services.referral_factories import assessed_lead, location, present
+from tests.services.report_factories import refresh_summaries
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DALES = "Dales Recovery Group — Dales Recovery"
@@ -77,4 +78,5 @@ def referral_story(advisor: User) -> dict[str, object]:
     r5 = send(d, dales, advisor, at(18, 9))
     move(r5, advisor, at(18, 16), "withdrawn", reason="Chose an NHS place")
     db.session.commit()
+    refresh_summaries(NOW)
     return {"leads": (a, b, c, d, e), "harbour": harbour, "dales": dales}

@@ -20,7 +20,7 @@ from crm.reports import definitions as d
 from crm.reports import intake, summary
 from crm.reports.leads import Filters, funnel_sets, lead_rows
 from crm.reports.models import ReportDirtyLead, ReportSummaryState, ReportValue
-from crm.reports.periods import Period
+from crm.reports.periods import Period, month_pieces
 from tests.conftest import create_staff
 from tests.services.report_factories import NOW, Week, at, hand_built_week, refresh_summaries
 from tests.web.intake_helpers import make_lead
@@ -134,7 +134,7 @@ def test_a_whole_month_reads_its_month_rows_and_equals_its_days(advisor: User) -
     scattered_leads(advisor, 30)
     refresh_summaries()
     october = Period(date(2026, 10, 1), date(2026, 10, 31))
-    months, loose = summary._pieces(AUTUMN)
+    months, loose = month_pieces(AUTUMN)
     assert months == [date(2026, 10, 1)]
     assert loose == [
         (date(2026, 9, 20), date(2026, 9, 30)),

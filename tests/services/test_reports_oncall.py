@@ -35,6 +35,7 @@ from crm.reports.model import Report
 from crm.reports.periods import Period
 from tests.conftest import create_staff
 from tests.services.oncall_factories import person, policy, user_step
+from tests.services.report_factories import refresh_summaries
 from tests.web.intake_helpers import make_lead
 
 LAST_WEEK = Period(date(2026, 11, 16), date(2026, 11, 22))
@@ -147,6 +148,11 @@ def _message(
 
 @pytest.fixture
 def night(db_session: object) -> Night:
+    return night_of_pages()
+
+
+def night_of_pages() -> Night:
+    """The pages, reminders and messages of the table above, committed."""
     a = make_lead("Lead Alpha", "07700 900401", at=JUNE)
     b = make_lead("Lead Bravo", "07700 900402", at=JUNE, source="phone")
     rule = EscalationPolicy(name=f"Test policy {uuid.uuid4().hex[:6]}", repeat_count=1)
@@ -222,6 +228,8 @@ def night(db_session: object) -> Night:
 
 
 def build(period: Period = LAST_WEEK, filters: Filters | None = None) -> Report:
+    """The report as a manager opens it: after the engine's refresh of the summaries."""
+    refresh_summaries(NOW)
     with clock.pinned(NOW):
         return oncall.oncall_report(period, filters or Filters())
 
@@ -256,7 +264,7 @@ def test_on_call_figures_are_exact_with_the_previous_week(night: Night) -> None:
     )
     assert figures(report) == {
         "pages": (4, 1),
-        "leads_paged": (2, 1),
+        "leads_paged": (3, 1),
         "acknowledged": (3, 1),
         "ack_median": (10.0, 30.0),
         "ack_p90": (pytest.approx(18.0), 30.0),  # 10 + 0.8 * (20 - 10)
@@ -323,15 +331,17 @@ def test_escalation_reminders_and_messages_tables(night: Night) -> None:
     }
 
 
-def test_the_lead_sets_list_leads_and_leave_out_pages_about_no_lead(night: Night) -> None:
+def test_the_lead_sets_list_one_lead_per_page_and_leave_out_pages_about_no_lead(
+    night: Night,
+) -> None:
     sets = sets_of()
     a, b = night.a.id, night.b.id
-    assert sets["paged"] == sorted([a, b])
-    assert sets["escalated"] == sorted([a, b])
+    assert sets["paged"] == [a, b, a]  # P1, P2, P3 in the order triggered; P4 is about no lead
+    assert sets["escalated"] == [b, a]
     assert sets["fallback"] == [a]  # the engine alert (no lead) reached it too, uncounted here
     assert sets["kind:engine"] == []
     assert sets["kind:callback_request"] == [a]
-    assert sets["overdue"] == sorted([a, b])
+    assert sets["overdue"] == [b, a, b]  # the follow-up, the callback due, the provider chase
     assert sets["overdue:follow_up"] == [b]
     assert sets["overdue:fee_chase"] == []
 
@@ -403,6 +413,7 @@ def test_a_page_the_engine_escalates_to_the_managers_counts_as_both(db_session: 
             paging.advance_due_pages()
             db.session.commit()
     day = Period(date(2026, 11, 29), date(2026, 11, 29))
+    refresh_summaries(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
     with clock.pinned(datetime(2026, 11, 30, 9, 0, tzinfo=UTC)):
         report = oncall.oncall_report(day, Filters())
         sets = oncall.oncall_sets_for(day, Filters())

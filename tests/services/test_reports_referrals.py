@@ -19,6 +19,7 @@ from crm.reports.periods import Period
 from crm.reports.referrals import referral_sets_for, referrals_report
 from tests.conftest import create_staff
 from tests.services.referral_report_factories import DALES, HARBOUR, NOW, at, move, referral_story
+from tests.services.report_factories import refresh_summaries
 from tests.services.test_reports import LAST_WEEK
 
 
@@ -33,6 +34,7 @@ def story(advisor: User) -> dict[str, object]:
 
 
 def build(period: Period = LAST_WEEK, filters: Filters | None = None):  # type: ignore[no-untyped-def]
+    refresh_summaries(NOW)
     with clock.pinned(NOW):
         return referrals_report(period, filters or Filters()), referral_sets_for(
             period, filters or Filters()
