@@ -125,7 +125,7 @@ HAND_SQL: dict[str, list[str]] = {
         SELECT CASE WHEN subject LIKE 'engine:%' THEN 'engine'
                     WHEN summary LIKE 'Out-of-hours callback request%' THEN 'callback_request'
                     ELSE summary END AS kind,
-            count(*), count(DISTINCT lead_id), count(acknowledged_at),
+            count(*), count(lead_id), count(acknowledged_at),
             percentile_cont(0.5) WITHIN GROUP (
                 ORDER BY extract(epoch FROM acknowledged_at - triggered_at) / 60),
             percentile_cont(0.9) WITHIN GROUP (
@@ -171,17 +171,15 @@ HAND_SQL: dict[str, list[str]] = {
     ],
     "staff": [
         """
-        SELECT actor_id, count(*), count(*) FILTER (WHERE outcome = 'connected'),
-            count(DISTINCT lead_id),
-            count(DISTINCT lead_id) FILTER (WHERE outcome = 'connected')
+        SELECT actor_id, count(*), count(*) FILTER (WHERE outcome = 'connected')
         FROM call_logs WHERE started_at >= :start AND started_at < :end GROUP BY actor_id
         """,
         """
-        SELECT completed_by_id, count(DISTINCT lead_id) FROM assessments
+        SELECT completed_by_id, count(*) FROM assessments
         WHERE completed_at >= :start AND completed_at < :end GROUP BY 1
         """,
         """
-        SELECT sent_by_id, count(DISTINCT lead_id) FROM referrals
+        SELECT sent_by_id, count(*) FROM referrals
         WHERE sent_at >= :start AND sent_at < :end GROUP BY 1
         """,
     ],
@@ -275,14 +273,25 @@ def build_summaries(app: Any) -> dict[str, Any]:
             outcome = summary.refresh(full=not built)
         seconds = time.perf_counter() - t0
         with unit_of_work():
-            db.session.execute(text("ANALYZE report_counts, report_values, report_slowest"))
+            db.session.execute(
+                text("ANALYZE report_counts, report_values, report_slowest, report_facts")
+            )
         rows = {
             t: db.session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
-            for t in ("report_counts", "report_values", "report_slowest")
+            for t in ("report_counts", "report_values", "report_slowest", "report_facts")
         }
     kind = "full build" if outcome.full else "refresh"
-    _say(f"report summaries: {kind} of {outcome.days:,} day(s) in {seconds:.1f} s; rows {rows}")
-    return {"kind": kind, "days": outcome.days, "seconds": round(seconds, 1), "rows": rows}
+    _say(
+        f"report summaries: {kind} of {outcome.days:,} day(s) of leads and {outcome.fact_days:,}"
+        f" of report facts in {seconds:.1f} s; rows {rows}"
+    )
+    return {
+        "kind": kind,
+        "days": outcome.days,
+        "fact_days": outcome.fact_days,
+        "seconds": round(seconds, 1),
+        "rows": rows,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,6 +120,7 @@ class LedgerEntry(Base):
         CheckConstraint(_in("currency", CURRENCIES), name="currency_known"),
         Index("ix_ledger_entries_provider_created", "provider_id", "created_at"),
         Index("ix_ledger_entries_kind_posted", "kind", "posted_on"),
+        Index("ix_ledger_entries_posted_on", "posted_on"),  # the fees report's period
         Index("ix_ledger_entries_invoice_account", "invoice_id", "account", "posted_on"),
     )
 
