@@ -1,12 +1,13 @@
-"""The report facts (``report_facts``): the referrals, on-call and staff reports' counts and
-histograms per UK day of the event each counts, built by the reports' own rules
-(``day_facts`` in crm/reports/referrals.py, oncall.py, staff.py), refreshed with the lead
+"""The report facts (``report_facts``): the referrals, on-call, staff and fees reports' counts,
+histograms and sums per UK day of the event each counts, built by the reports' own rules
+(``day_facts`` in crm/reports/referrals.py, oncall.py, staff.py, fees.py), refreshed with the lead
 summaries (crm/reports/summary.py, every minute by the engine), read by the reports.
 
 A fact is (day, source, key, metric, value) → how many: ``source`` is the lead's source ("" for
 a page, reminder or message about no lead), ``key`` the clinic (referrals) or the staff member
-(staff), 0 otherwise, ``value`` a bucket of a histogram, an hour, or 0 for a plain count. Every
-fact is a count of events, so a period's figure is the sum of its days' (and whole months').
+(staff), the provider (fees), 0 otherwise, ``value`` a bucket of a histogram, an hour, or 0 for
+a plain count. Every fact is a count of events (or, for fees, a sum of amounts in pence), so a
+period's figure is the sum of its days' (and whole months').
 
 A refresh rebuilds, per report, the UK days of the rows the triggers logged as changed (the day
 each row is on now and the day it was on before), the days of reminders whose escalation time
@@ -31,7 +32,7 @@ from crm.reports.leads import Filters
 from crm.reports.models import ReportDirtyRow, ReportFact, ReportSummaryState
 from crm.reports.periods import Period, month_of, month_pieces, month_runs
 
-REPORTS = ("referrals", "oncall", "staff")
+REPORTS = ("referrals", "oncall", "staff", "fees")
 # Which reports count a changed row of each kind (a referral is also a staff member's work).
 KIND_REPORTS = {
     "referral": ("referrals", "staff"),
@@ -40,8 +41,12 @@ KIND_REPORTS = {
     "page": ("oncall",),
     "reminder": ("oncall",),
     "message": ("oncall",),
-    "lead": REPORTS,  # its source changed: everything about it moves to another source
+    "ledger": ("fees",),
+    # Its source changed: everything about it moves to another source (fees have none).
+    "lead": ("referrals", "oncall", "staff"),
 }
+# Which reports count a changed row's own day (``on_day``): a discharge, an accounting day.
+ON_DAY_REPORTS = {"referral": ("referrals",), "ledger": ("fees",)}
 NO_SOURCE = ""
 
 FactKey = tuple[str, int, str, int]  # (source, key, metric, value)
@@ -54,20 +59,30 @@ def day_facts() -> DayFacts:
 
 
 class Facts:
-    """A period's facts, summed over its days: {(key, metric, value): how many}."""
+    """A period's facts, summed over its days: {(key, metric, value): how many}, indexed by
+    metric for the report's many lookups."""
 
     def __init__(self, counts: dict[tuple[int, str, int], int] | None = None) -> None:
-        self.counts: dict[tuple[int, str, int], int] = dict(counts or {})
+        self.counts: dict[tuple[int, str, int], int] = {
+            k: n for k, n in (counts or {}).items() if n
+        }
+        self._by_metric: dict[str, dict[int, dict[int, int]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        for (key, metric, value), n in self.counts.items():
+            self._by_metric[metric][key][value] = n
 
     def total(self, metric: str, key: int | None = None) -> int:
-        return sum(
-            n for (k, m, _), n in self.counts.items() if m == metric and (key is None or k == key)
-        )
+        return sum(self.histogram(metric, key).values())
 
     def histogram(self, metric: str, key: int | None = None) -> dict[int, int]:
+        """{value: how many} of one metric, for one key or all of them."""
+        keys = self._by_metric.get(metric, {})
+        if key is not None:
+            return dict(keys.get(key, {}))
         out: dict[int, int] = defaultdict(int)
-        for (k, m, value), n in self.counts.items():
-            if m == metric and (key is None or k == key):
+        for values in keys.values():
+            for value, n in values.items():
                 out[value] += n
         return dict(out)
 
@@ -75,12 +90,10 @@ class Facts:
         return {k for k, _, _ in self.counts}
 
     def metrics(self) -> set[str]:
-        return {m for _, m, _ in self.counts}
+        return set(self._by_metric)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Facts) and {k: n for k, n in self.counts.items() if n} == {
-            k: n for k, n in other.counts.items() if n
-        }
+        return isinstance(other, Facts) and self.counts == other.counts
 
     def __repr__(self) -> str:  # pragma: no cover - test failure messages
         return f"Facts({dict(sorted(self.counts.items()))!r})"
@@ -118,12 +131,13 @@ def uk_time(hour: str) -> datetime:
 
 
 def _builders() -> dict[str, Callable[[Period, Filters], DayFacts]]:
-    from crm.reports import oncall, referrals, staff  # the rules live with each report
+    from crm.reports import fees, oncall, referrals, staff  # the rules live with each report
 
     return {
         "referrals": referrals.day_facts,
         "oncall": oncall.day_facts,
         "staff": staff.day_facts,
+        "fees": fees.day_facts,
     }
 
 
@@ -210,10 +224,11 @@ def _event_days() -> tuple[date, date] | None:
     ):
         low, high = db.session.execute(select(func.min(column), func.max(column))).one()
         found += [local_date(t) for t in (low, high) if t is not None]
-    low, high = db.session.execute(
-        select(func.min(Referral.discharged_on), func.max(Referral.discharged_on))
-    ).one()
-    found += [d for d in (low, high) if d is not None]
+    from crm.fees.models import LedgerEntry
+
+    for day_column in (Referral.discharged_on, LedgerEntry.posted_on):
+        first, last = db.session.execute(select(func.min(day_column), func.max(day_column))).one()
+        found += [d for d in (first, last) if d is not None]
     return (min(found), max(found)) if found else None
 
 
@@ -234,7 +249,8 @@ def _dirty_days(seen: int) -> dict[str, set[date]]:
             for report in reports:
                 days[report].add(local_date(at))
         if on_day is not None:
-            days["referrals"].add(on_day)
+            for report in ON_DAY_REPORTS.get(kind, ()):
+                days[report].add(on_day)
     _parent_days(days, parents)
     return days
 

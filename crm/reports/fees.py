@@ -2,7 +2,10 @@
 calendar month and per provider, and the aged debt at the period's end. Reads only.
 
 Every amount is per currency: money in different currencies is never added together. Amounts
-are Decimal, summed by the database from the ledger (crm/fees/ledger.py, postings.py):
+are summed by the database from the ledger (crm/fees/ledger.py, postings.py) per accounting
+day into the report facts (crm/reports/activity.py, in pence: the ledger holds two decimal
+places), and read back as Decimal; the aged debt is computed from the ledger when the page
+is opened:
 
 - the day an entry counts on is its ``posted_on`` (the accounting day, UK time), within the
   period's days; a month row covers only the period's days of that month;
@@ -25,10 +28,10 @@ Fees are per provider, not per lead: the report has no lead sets and ignores lea
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import extract, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from crm import clock
@@ -37,6 +40,8 @@ from crm.fees.models import LedgerEntry
 from crm.fees.queries import AgedRow, aged_debt, aged_totals, provider_names
 from crm.fees.vocabulary import AGE_BUCKET_LABELS, AGE_BUCKETS, CURRENCIES
 from crm.oncall.wallclock import local_date
+from crm.reports import activity, summary
+from crm.reports.activity import NO_SOURCE, DayFacts
 from crm.reports.leads import Filters
 from crm.reports.model import Cell, Chart, Figure, Report, Series, Table
 from crm.reports.periods import Period
@@ -77,16 +82,18 @@ DEFINITIONS = {
 Sums = dict[tuple[int, int, int, str], dict[str, Decimal]]  # (year, month, provider, currency)
 
 
-def ledger_sums(period: Period) -> Sums:
-    """The measures per month, provider and currency, summed in SQL over the period's days."""
+CENT = Decimal("0.01")
+
+
+def day_facts(period: Period, filters: Filters) -> DayFacts:
+    """The report's facts per accounting day (crm/reports/activity.py), summed by the database:
+    per provider, the measure and currency (``<measure>:<currency>``) in pence, reversals as the
+    kind they reverse with their own sign. Fees have no lead filters."""
     original = aliased(LedgerEntry)
     kind = func.coalesce(original.kind, LedgerEntry.kind)
-    year = extract("year", LedgerEntry.posted_on)
-    month = extract("month", LedgerEntry.posted_on)
     query = (
         select(
-            year,
-            month,
+            LedgerEntry.posted_on,
             LedgerEntry.provider_id,
             LedgerEntry.currency,
             kind,
@@ -94,15 +101,31 @@ def ledger_sums(period: Period) -> Sums:
         )
         .outerjoin(original, original.id == LedgerEntry.reverses_id)
         .where(LedgerEntry.posted_on >= period.start, LedgerEntry.posted_on <= period.end)
-        .group_by(year, month, LedgerEntry.provider_id, LedgerEntry.currency, kind)
+        .group_by(LedgerEntry.posted_on, LedgerEntry.provider_id, LedgerEntry.currency, kind)
     )
-    sums: Sums = defaultdict(lambda: dict.fromkeys(MEASURES, ZERO))
-    for y, m, provider_id, currency, entry_kind, total in db.session.execute(query):
+    out = activity.day_facts()
+    for day, provider_id, currency, entry_kind, total in db.session.execute(query):
         measure = MEASURE_OF_KIND.get(entry_kind)
         if measure is None:
             continue
-        sign = MEASURES[measure][2]
-        sums[(int(y), int(m), provider_id, currency)][measure] += sign * Decimal(total or 0)
+        pence = int(Decimal(total or 0) * 100)  # amounts have two decimal places
+        out[day][(NO_SOURCE, provider_id, f"{measure}:{currency}", 0)] += (
+            MEASURES[measure][2] * pence
+        )
+    return out
+
+
+def ledger_sums(period: Period) -> Sums:
+    """The measures per month, provider and currency over the period's days, from the report
+    facts: one read per month the period overlaps (a whole month reads its month rows)."""
+    sums: Sums = defaultdict(lambda: dict.fromkeys(MEASURES, ZERO))
+    for y, m in months_of(period):
+        first = date(y, m, 1)
+        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        part = Period(max(first, period.start), min(last, period.end))
+        for (provider_id, metric, _), pence in activity.read("fees", part).counts.items():
+            measure, currency = metric.split(":", 1)
+            sums[(y, m, provider_id, currency)][measure] += (Decimal(pence) / 100).quantize(CENT)
     return sums
 
 
@@ -145,7 +168,7 @@ def fees_report(period: Period, filters: Filters) -> Report:
     currencies = _currency_order(
         {*totals, *totals_before, *debt, *debt_before} or {DEFAULT_CURRENCY}
     )
-    report = Report("fees", "Fees", period, previous, now)
+    report = summary.summarised_report("fees", "Fees", period)
     report.notes.append("Money in different currencies is never added together.")
     report.notes.append(
         f"Aged debt as of {as_of:%d %b %Y} (previous period: {as_of_before:%d %b %Y})."

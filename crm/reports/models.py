@@ -13,12 +13,13 @@ every lead. They hold no names, contact details or health details: counts only, 
 - ``report_dirty_leads``: leads changed since the last refresh, written by database triggers on
   leads, stage changes and callback requests (every write path, bulk updates included).
 - ``report_summary_state``: when the summaries were last refreshed (the page shows it).
-- ``report_facts``: the referrals, on-call and staff reports' counts and histograms per UK day
+- ``report_facts``: the referrals, on-call, staff and fees reports' counts and histograms per UK day
   of the event they count (a referral sent, a discharge, a page triggered, a reminder due, a
-  message created, a call logged, an assessment completed), per lead source and key (the
-  clinic, or the staff member), per day (grain ``d``) and month (grain ``m``)
-  (crm/reports/activity.py).
-- ``report_dirty_rows``: referrals, calls, assessments, pages, reminders and messages changed
+  message created, a call logged, an assessment completed, a ledger entry posted), per lead
+  source and key (the clinic, the staff member, the provider; fee amounts in pence), per day
+  (grain ``d``) and month (grain ``m``) (crm/reports/activity.py).
+- ``report_dirty_rows``: referrals, calls, assessments, pages, reminders, messages and ledger
+  entries changed
   since the last refresh, with the times they were on before the change, written by triggers.
 """
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, Float, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, Boolean, Date, Float, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.database import Base, UTCDateTime
@@ -82,7 +83,7 @@ class ReportFact(Base):
     key: Mapped[int] = mapped_column(Integer, primary_key=True)  # clinic, staff member, or 0
     metric: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, primary_key=True)  # a bucket, an hour, or 0
-    n: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(BigInteger)  # how many; for fees, an amount in pence
 
 
 class ReportDirtyRow(Base):

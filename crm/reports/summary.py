@@ -245,6 +245,7 @@ def refresh(now: datetime | None = None, full: bool = False) -> RefreshOutcome:
         days.update(since + timedelta(days=n) for n in range((local_date(now) - since).days + 1))
     days.add(local_date(now))
     built = build_days(days)
+    full = full or state.facts_built_at is None  # the facts' first build is a full one too
     facts = activity.refresh(state, now, full)  # before refreshed_at moves: it reads it
     if seen is not None:
         db.session.execute(delete(ReportDirtyLead).where(ReportDirtyLead.id <= seen))

@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from crm import clock
 from crm.auth.models import User
@@ -36,7 +37,7 @@ from crm.fees.models import FeeAgreement, Invoice, LedgerEntry
 from crm.fees.postings import Posting, post, reversal_of
 from crm.privacy.services import Actor
 from crm.providers.models import ProviderLocation
-from crm.reports import fees
+from crm.reports import activity, fees
 from crm.reports.leads import Filters
 from crm.reports.model import Report
 from crm.reports.periods import Period
@@ -44,6 +45,7 @@ from tests.conftest import create_staff
 from tests.services.fee_factories import HARBOUR_TERMS, agreement_for, harbour_house, uk
 from tests.services.intake_factories import actor_for
 from tests.services.referral_factories import location
+from tests.services.report_factories import refresh_summaries
 
 PERIOD = Period(date(2026, 11, 23), date(2026, 12, 13))
 AFTER = datetime(2026, 12, 20, 9, 0, tzinfo=UTC)
@@ -132,6 +134,8 @@ def books(manager: User) -> Books:
 
 
 def build(period: Period = PERIOD, when: datetime = AFTER) -> Report:
+    """The report as a manager opens it: after the engine's refresh of the summaries."""
+    refresh_summaries(when)
     with clock.pinned(when):
         return fees.fees_report(period, Filters())
 
@@ -246,3 +250,32 @@ def test_an_empty_period_has_zero_figures_in_pounds_and_no_rows(db_session: obje
     assert report.table("by_month").rows == []
     assert report.table("by_provider").rows == []
     assert report.table("aged").rows == [["GBP", *[D(0)] * 7]]
+
+
+def test_the_fee_facts_equal_a_direct_sum_of_the_ledger_and_follow_new_entries(
+    books: Books, manager: User
+) -> None:
+    """The summarised sums (crm/reports/activity.py) against the same sums straight from the
+    ledger, for the period, a whole month (its month rows), and a period with loose days either
+    side; then a reversal posted later is seen (the trigger logs its day) and nets out."""
+    periods = (PERIOD, Period(date(2026, 11, 1), date(2026, 11, 30)), PERIOD.previous())
+    periods += (Period(date(2026, 10, 20), date(2026, 12, 3)),)
+
+    def assert_equal() -> None:
+        for each in periods:
+            direct = activity.collapse(fees.day_facts(each, Filters()))
+            assert activity.read("fees", each) == direct, each
+
+    refresh_summaries(AFTER)
+    assert_equal()
+    assert activity.read("fees", PERIOD).total("accrued:GBP") == 250_000  # pence
+    payment = db.session.scalar(select(LedgerEntry).where(LedgerEntry.kind == "payment"))
+    assert payment is not None
+    with clock.pinned(uk(date(2026, 12, 21), 10)):
+        assert post(reversal_of(payment, "bounced"), actor_for(manager)) is not None
+        db.session.commit()
+    later = datetime(2026, 12, 21, 11, 0, tzinfo=UTC)
+    refresh_summaries(later)
+    assert_equal()
+    december = Period(date(2026, 12, 1), date(2026, 12, 31))
+    assert activity.read("fees", december).total("paid:GBP") == 0  # paid, then reversed
