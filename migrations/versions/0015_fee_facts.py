@@ -1,6 +1,7 @@
 """The fees report from the report facts: a trigger logs each new ledger entry's accounting day
 (entries are append-only: never updated or deleted), the facts' counts widen to bigint (fee
-amounts are held in pence), and an index on the accounting day for building a run of days.
+amounts are held in pence), an index on the accounting day for building a run of days, and
+the facts marked unbuilt so the next refresh builds them all, fees included.
 
 Revision ID: 0015_fee_facts
 Revises: 0014_report_facts
@@ -48,6 +49,8 @@ def upgrade():
             f"CREATE TRIGGER {_NAME} AFTER INSERT ON ledger_entries FOR EACH ROW "
             f"BEGIN {_INSERT} END"
         )
+    # The facts now hold fees too: the next refresh builds every report's facts afresh.
+    op.execute("UPDATE report_summary_state SET facts_built_at = NULL")
 
 
 def downgrade():
