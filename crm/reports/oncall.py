@@ -24,11 +24,14 @@ What the figures count (the definitions printed under them are in ``DEFINITIONS`
 - **Filters** (the lead's source, the lead's owner) narrow pages, reminders and messages to
   those about a matching lead; without a filter, those about no lead are counted too.
 
-The page's figures are counted by the database (``oncall_stats``: pages by kind, by UTC hour
-turned into UK hours, and a histogram of whole seconds to acknowledge; reminders by kind); the
-rows themselves are read only for a drill-down (``oncall_sets_for``), by the same rules.
+The page's figures are read from the report facts (crm/reports/activity.py; ``day_facts``
+builds them by these rules: pages by kind and UK hour, minutes to acknowledge in the speed
+buckets, reminders by kind, messages by channel and outcome), or computed from the records the
+same way when filtered by the lead's owner (which can change after the event). Figures count
+pages and reminders, not people.
 
-Lead sets (drill-downs; pages and reminders about no lead are counted but not listed):
+Lead sets (drill-downs, one lead per page or reminder; those about no lead are counted but not
+listed):
 ``paged``, ``kind:<kind>``, ``escalated``, ``fallback``, ``overdue``, ``overdue:<reminder kind>``.
 """
 
@@ -85,8 +88,9 @@ OUTCOMES = {
 
 DEFINITIONS = {
     "pages": "Pages triggered in the period (a repeat trigger of an open page is not a new page).",
-    "leads_paged": "Leads that a page triggered in the period was about (pages about no lead, "
-    "such as engine alerts, are not counted here).",
+    "leads_paged": "Pages triggered in the period that were about a lead, one per page (a "
+    "person paged twice counts twice); pages about no lead, such as engine alerts, are not "
+    "counted here.",
     "kind": "Why the page was opened: an out-of-hours callback request, a reminder past its "
     "grace time (by the reminder's kind), or an engine alert; read from the page's summary "
     "and subject when it was first triggered.",
@@ -94,7 +98,7 @@ DEFINITIONS = {
     "to 01:00).",
     "acknowledged": "Pages triggered in the period that someone has acknowledged.",
     "ack_median": "Median minutes from a page being triggered to its acknowledgement, over the "
-    "acknowledged pages.",
+    "acknowledged pages (whole minutes to an hour, then in steps of 10 minutes).",
     "ack_p90": "90th percentile of the same (nine in ten were acknowledged within it).",
     "escalated": "Pages of an escalation policy that went past its first step: a later step "
     "was run, the policy repeated, or every manager was paged.",
