@@ -25,6 +25,9 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, literal, or_, select
 
 from crm.extensions import db
+from crm.fees.models import LedgerEntry
+from crm.intake.models import Assessment, CallLog
+from crm.notify.models import OutboundMessage
 from crm.oncall.models import Page, Reminder
 from crm.oncall.wallclock import LONDON, local_date
 from crm.referrals.models import Referral
@@ -210,9 +213,6 @@ def build_days(report: str, days: Iterable[date]) -> int:
 def _event_days() -> tuple[date, date] | None:
     """The UK days of the earliest and the latest event these reports count (reminders fall
     due, and clinics' discharge dates are set, ahead of today)."""
-    from crm.intake.models import Assessment, CallLog
-    from crm.notify.models import OutboundMessage
-
     found: list[date] = []
     for column in (
         Referral.sent_at,
@@ -224,8 +224,6 @@ def _event_days() -> tuple[date, date] | None:
     ):
         low, high = db.session.execute(select(func.min(column), func.max(column))).one()
         found += [local_date(t) for t in (low, high) if t is not None]
-    from crm.fees.models import LedgerEntry
-
     for day_column in (Referral.discharged_on, LedgerEntry.posted_on):
         first, last = db.session.execute(select(func.min(day_column), func.max(day_column))).one()
         found += [d for d in (first, last) if d is not None]
@@ -261,13 +259,7 @@ def _parent_days(days: dict[str, set[date]], parents: dict[str, set[int]]) -> No
     for chunk in _chunks(sorted(parents["lead"])):
         _lead_days(days, chunk)
     for chunk in _chunks(sorted(parents["referral"])):
-        for sent_at, discharged_on in db.session.execute(
-            select(Referral.sent_at, Referral.discharged_on).where(Referral.id.in_(chunk))
-        ):
-            days["referrals"].add(local_date(sent_at))
-            days["staff"].add(local_date(sent_at))
-            if discharged_on is not None:
-                days["referrals"].add(discharged_on)
+        _referral_days(days, Referral.id.in_(chunk))
     for chunk in _chunks(sorted(parents["page"])):
         for (triggered_at,) in db.session.execute(
             select(Page.triggered_at).where(Page.id.in_(chunk))
@@ -275,17 +267,19 @@ def _parent_days(days: dict[str, set[date]], parents: dict[str, set[int]]) -> No
             days["oncall"].add(local_date(triggered_at))
 
 
-def _lead_days(days: dict[str, set[date]], lead_ids: list[int]) -> None:
-    from crm.intake.models import Assessment, CallLog
-    from crm.notify.models import OutboundMessage
-
+def _referral_days(days: dict[str, set[date]], which: Any) -> None:
+    """The days the chosen referrals count on: sent (both reports) and discharged."""
     for sent_at, discharged_on in db.session.execute(
-        select(Referral.sent_at, Referral.discharged_on).where(Referral.lead_id.in_(lead_ids))
+        select(Referral.sent_at, Referral.discharged_on).where(which)
     ):
         days["referrals"].add(local_date(sent_at))
         days["staff"].add(local_date(sent_at))
         if discharged_on is not None:
             days["referrals"].add(discharged_on)
+
+
+def _lead_days(days: dict[str, set[date]], lead_ids: list[int]) -> None:
+    _referral_days(days, Referral.lead_id.in_(lead_ids))
     for report, column, lead in (
         ("staff", CallLog.started_at, CallLog.lead_id),
         ("staff", Assessment.completed_at, Assessment.lead_id),
