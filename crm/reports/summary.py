@@ -4,7 +4,9 @@ drill-down's lead sets use (crm/reports/leads.py), refreshed by the engine, read
 A refresh rebuilds every UK day that holds a lead changed since the last one (the dirty-lead log
 the database triggers write) and every day the clock has passed through since (repeat requests
 count on the day they arrive), then re-sums the months those days are in. The first refresh
-builds every day. Services never commit: the caller's unit of work does.
+builds every day. The same refresh, under the same lock, brings the referrals, on-call, staff
+and fees reports' facts up to date (crm/reports/activity.py). Services never commit: the
+caller's unit of work does.
 """
 
 from __future__ import annotations
