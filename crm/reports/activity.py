@@ -102,14 +102,13 @@ class Facts:
         return f"Facts({dict(sorted(self.counts.items()))!r})"
 
 
-def collapse(days: DayFacts, source: str | None = None, keys: Iterable[int] | None = None) -> Facts:
-    """Per-day facts summed into a period's (a direct computation, without the summaries)."""
-    wanted = set(keys) if keys is not None else None
+def collapse(days: DayFacts) -> Facts:
+    """Per-day facts summed into a period's (a direct computation, without the summaries; the
+    builder has already applied any filters)."""
     out: dict[tuple[int, str, int], int] = defaultdict(int)
     for facts in days.values():
-        for (src, key, metric, value), n in facts.items():
-            if (source is None or src == source) and (wanted is None or key in wanted):
-                out[(key, metric, value)] += n
+        for (_, key, metric, value), n in facts.items():
+            out[(key, metric, value)] += n
     return Facts(out)
 
 

@@ -428,3 +428,19 @@ def test_a_page_the_engine_escalates_to_the_managers_counts_as_both(db_session: 
     }
     assert {row[0]: row[1] for row in report.table("by_hour").rows if row[1]} == {"02:00": 1}
     assert sets["fallback"] == [lead.id] and sets["kind:callback_request"] == [lead.id]
+
+
+def test_a_staff_member_filter_counts_the_pages_about_their_leads_now(night: Night) -> None:
+    """Filtered by the lead's owner, the figures are computed from the records when the page is
+    opened (the owner can change after the page): lead A's pages and reminders only."""
+    owner = create_staff("admissions")
+    db.session.get(Lead, night.a.id).owner_id = owner.id
+    db.session.commit()
+    report = build(filters=Filters(owner_id=owner.id))
+    got = figures(report)
+    assert not report.summarised
+    assert got["pages"] == (2, 0)  # P1 and P3; P0 (the week before) is about lead B
+    assert got["leads_paged"] == (2, 0)
+    assert got["fallback"] == (1, 0)
+    assert got["overdue"] == (1, 0)  # the callback due; A's follow-up was done within grace
+    assert sets_of(filters=Filters(owner_id=owner.id))["paged"] == [night.a.id, night.a.id]
