@@ -171,7 +171,8 @@ def fees_report(period: Period, filters: Filters) -> Report:
     report = summary.summarised_report("fees", "Fees", period)
     report.notes.append("Money in different currencies is never added together.")
     report.notes.append(
-        f"Aged debt as of {as_of:%d %b %Y} (previous period: {as_of_before:%d %b %Y})."
+        f"Aged debt as of {as_of:%d %b %Y} (previous period: {as_of_before:%d %b %Y}), "
+        "computed from the ledger when the page is opened."
     )
     if filters.source or filters.owner_id:
         report.notes.append("Fees are per provider: the lead filters do not apply to them.")
