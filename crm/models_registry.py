@@ -38,7 +38,19 @@ from crm.oncall.models import (
     RotaMember,
     RotaOverride,
 )
-from crm.privacy.models import AuditEvent, ConsentRecord, DisclosureRecord
+from crm.privacy.models import (
+    AuditEvent,
+    Breach,
+    ConsentRecord,
+    DisclosureRecord,
+    Erasure,
+    ProcessingPurpose,
+    RetentionPolicy,
+    RetentionRun,
+    RightsRequest,
+    RightsRequestSubject,
+    SubjectAccessExport,
+)
 from crm.providers.models import ImportJob, Provider, ProviderLocation
 from crm.referrals.models import Presentation, PresentedOption, Referral, ReferralEvent
 from crm.reports.models import (
@@ -50,6 +62,14 @@ from crm.reports.models import (
 )
 
 __all__ = [
+    "SubjectAccessExport",
+    "RightsRequestSubject",
+    "RightsRequest",
+    "RetentionRun",
+    "RetentionPolicy",
+    "ProcessingPurpose",
+    "Erasure",
+    "Breach",
     "ApiKey",
     "Assessment",
     "Assignment",

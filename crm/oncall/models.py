@@ -20,7 +20,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm import clock
 from crm.database import Base, UTCDateTime
 
-REMINDER_KINDS = ("callback_due", "follow_up", "provider_chase", "admission_check", "fee_chase")
+REMINDER_KINDS = (
+    "callback_due",
+    "follow_up",
+    "provider_chase",
+    "admission_check",
+    "fee_chase",
+    "rights_request_due",
+)
 REMINDER_STATUSES = ("pending", "notified", "escalated", "done", "cancelled")
 PAGE_STATUSES = ("triggered", "acknowledged", "resolved")
 STEP_TARGETS = ("rota", "user", "webhook")
@@ -209,3 +216,7 @@ class Reminder(Base):
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
     # fee_chase belongs to one invoice.
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    # rights_request_due belongs to one rights request (a subject access or erasure).
+    rights_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rights_requests.id"), index=True
+    )
