@@ -34,6 +34,9 @@ class Permission(StrEnum):
     VIEW_FEES = "view_fees"  # referral fees, the ledger and invoices: never admissions staff
     MANAGE_FEES = "manage_fees"
     VIEW_REPORTS = "view_reports"  # the manager reports (their fee figures need VIEW_FEES too)
+    # Rights requests, subject access exports, erasure, retention, purposes, the breach
+    # register: admins only (DOMAIN.md, data protection).
+    MANAGE_DATA_PROTECTION = "manage_data_protection"
 
 
 _EVERY_STAFF_MEMBER = frozenset(
@@ -70,6 +73,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.MANAGE_API_KEYS,
         Permission.READ_AUDIT,
         Permission.MANAGE_CONFIG,
+        Permission.MANAGE_DATA_PROTECTION,
     },
 }
 
