@@ -19,6 +19,8 @@ PROVIDER_IMPORT = "providers.import"  # work through an uploaded directory CSV
 MONTHLY_INVOICING = "fees.monthly_invoicing"  # hourly check: the month's invoice run, once
 WEEKLY_DIGEST = "reports.weekly_digest"  # hourly check: Monday's digest to managers, once each
 REPORT_SUMMARIES = "reports.refresh_summaries"  # every minute: the report summaries
+PRIVACY_EXPORT = "privacy.build_export"  # a subject access ZIP, step by step
+RETENTION_SWEEP = "privacy.retention_sweep"  # nightly: the retention periods, in batches
 
 _PENDING = "crm_tasks_after_commit"
 # A delayed wake-up lives in the worker's memory (and Redis redelivers long ones after the

@@ -1,5 +1,5 @@
 """The beat schedule: the engine tick every few seconds; the report summaries every minute; the
-monthly invoicing and the weekly digest checked hourly."""
+monthly invoicing and the weekly digest checked hourly; the retention sweep nightly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from crm.queue import ENGINE_TICK, MONTHLY_INVOICING, REPORT_SUMMARIES, WEEKLY_DIGEST
+from crm.queue import (
+    ENGINE_TICK,
+    MONTHLY_INVOICING,
+    REPORT_SUMMARIES,
+    RETENTION_SWEEP,
+    WEEKLY_DIGEST,
+)
 
 
 def beat_schedule(tick_seconds: int) -> dict[str, dict[str, Any]]:
@@ -39,5 +45,11 @@ def beat_schedule(tick_seconds: int) -> dict[str, dict[str, Any]]:
             "task": WEEKLY_DIGEST,
             "schedule": crontab(minute=0),
             "options": {"expires": 3000.0},
+        },
+        # Nightly at 02:30 UTC, the quietest hour; a run cut short is resumed by the next.
+        "retention-sweep": {
+            "task": RETENTION_SWEEP,
+            "schedule": crontab(hour=2, minute=30),
+            "options": {"expires": 3600.0},
         },
     }

@@ -25,6 +25,7 @@ from crm.intake.stages import CloseReason, Stage
 from crm.intake.vocabulary import CALL_DIRECTIONS, CALL_OUTCOMES, RELATIONSHIPS, SOURCES
 
 _LATER_OPEN = "stage IN ('contacted', 'assessed', 'matched', 'referred')"
+_RETAINED = "stage = 'closed' AND anonymised_at IS NULL"
 
 
 def _in(column: str, values: Any) -> str:
@@ -64,6 +65,13 @@ class Lead(CreatedAtMixin, Base):
         Index("ix_leads_queue", "stage", "callback_due_at"),
         Index("ix_leads_owner_stage", "owner_id", "stage"),
         # The queue's second part: open leads past "new", longest untouched first.
+        # The retention sweep: closed leads not yet anonymised, oldest first.
+        Index(
+            "ix_leads_retention",
+            "updated_at",
+            postgresql_where=text(_RETAINED),
+            sqlite_where=text(_RETAINED),
+        ),
         Index(
             "ix_leads_open_untouched",
             "updated_at",
@@ -90,6 +98,8 @@ class Lead(CreatedAtMixin, Base):
     previous_lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
     safeguarding_flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # Set when erasure or the retention sweep anonymised the lead: its counts stay for reports.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     client: Mapped[Contact] = relationship(foreign_keys=[client_id])

@@ -38,6 +38,10 @@ def invoice_url(invoice_id: int) -> str:
     return f"{_base()}/admin/fees/invoices/{invoice_id}/"
 
 
+def rights_request_url(request_id: int) -> str:
+    return f"{_base()}/admin/rights-requests/{request_id}/"
+
+
 def read_ack_token(token: str) -> tuple[int, int | None]:
     """The (page id, user id) in a link; ValueError saying why a link is refused."""
     max_age = int(current_app.config["CRM_SETTINGS"].ack_link_hours) * 3600

@@ -20,7 +20,8 @@ from crm.privacy.services import Actor, record_audit_event
 from crm.validation import clean_text
 
 DEFAULT_GRACE_MINUTES = 10
-NEVER_PAGES = ("fee_chase",)
+# Daytime office work: an unpaid invoice, a rights request due in a week. Never paged at night.
+NEVER_PAGES = ("fee_chase", "rights_request_due")
 OPEN_REMINDER = ("pending", "notified", "escalated")
 
 
@@ -91,6 +92,9 @@ def schedule_follow_up(
             "Choose the day and time for the follow-up.",
             field_errors={"due": ["Day and time are required."]},
         )
+    from crm.privacy.consents import refuse_contact  # privacy imports paging: imported late
+
+    refuse_contact(lead_id)
     due = local_to_utc(day, at)
     if due <= clock.now():
         raise DomainError(
@@ -192,7 +196,14 @@ def _claim_due(limit: int, now: datetime) -> list[Any]:
         now,
         limit,
         {"status": "notified", "notified_at": now},
-        (table.c.id, table.c.kind, table.c.owner_id, table.c.lead_id, table.c.invoice_id),
+        (
+            table.c.id,
+            table.c.kind,
+            table.c.owner_id,
+            table.c.lead_id,
+            table.c.invoice_id,
+            table.c.rights_request_id,
+        ),
     )
 
 
@@ -221,6 +232,10 @@ def _notify_owners(claimed: list[Any]) -> None:
         elif reminder.invoice_id:
             title += f" for {invoices.get(reminder.invoice_id, 'an invoice')}"
             link = links.invoice_url(reminder.invoice_id)
+        elif reminder.rights_request_id:
+            # The request names a person: the message carries only its number and a link.
+            title += f" for request {reminder.rights_request_id}"
+            link = links.rights_request_url(reminder.rights_request_id)
         notices.append(
             notify.Notice(
                 reminder.owner_id,
@@ -245,7 +260,7 @@ def fire_due_reminders(limit: int = 500) -> int:
             select(Reminder)
             # Ordered by when each one escalates, so a short grace never waits behind long ones.
             .where(Reminder.status == "notified", Reminder.escalate_at <= now)
-            # An unpaid invoice is a manager's daytime job: its reminder never pages on call.
+            # Office work (an unpaid invoice, a rights request) never pages on call.
             .where(Reminder.kind.not_in(NEVER_PAGES))
             .order_by(Reminder.escalate_at)
             .limit(limit),

@@ -168,7 +168,9 @@ class RightsRequestSubject(Base):
     """A contact a rights request concerns (found by phone, email or lead reference)."""
 
     __tablename__ = "rights_request_subjects"
-    __table_args__ = (UniqueConstraint("rights_request_id", "contact_id", name="uq_request_subject"),)
+    __table_args__ = (
+        UniqueConstraint("rights_request_id", "contact_id", name="uq_request_subject"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rights_request_id: Mapped[int] = mapped_column(ForeignKey("rights_requests.id"), index=True)
@@ -293,4 +295,3 @@ class Breach(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-

@@ -17,6 +17,7 @@ from crm.notify.services import queue_message
 from crm.oncall import reminders
 from crm.oncall.models import Reminder
 from crm.oncall.wallclock import local_date
+from crm.privacy import consents
 from crm.privacy.models import DisclosureRecord
 from crm.privacy.services import Actor, record_audit_event
 from crm.providers.models import ProviderLocation
@@ -57,6 +58,7 @@ def _check_can_refer(lead: Lead, option: PresentedOption, location: ProviderLoca
             f"The client has not agreed to share their details with {clinic}: present it "
             "again and record their consent before referring."
         )
+    consents.check_sharing(option, location.provider)
     disclosed = db.session.scalar(
         select(DisclosureRecord.id).where(
             DisclosureRecord.lead_id == lead.id, DisclosureRecord.kind == "commission"
@@ -107,7 +109,9 @@ def _summary(
         email=reach.email,
         best_time_to_call=reach.preferred_contact_times,
         answers=assessment.answers if assessment else {},
-        share_health_details=option.share_health_details,
+        # Withdrawn health consent keeps health details out of every new summary.
+        share_health_details=option.share_health_details
+        and not consents.health_withdrawn(lead.id),
         advisor=advisor.name if advisor else "The",
     )
     return build_summary(facts)
