@@ -29,6 +29,7 @@ from crm.oncall.setup_admin import (
     RotaSetupView,
 )
 from crm.privacy.admin import AuditTrailView
+from crm.privacy.breach_admin import BreachRegisterView
 from crm.providers.admin import CapacityView, DirectoryView, LocationListView, ProviderListView
 from crm.providers.edit_admin import ProviderEditView
 from crm.providers.import_admin import ProviderImportView, allow_directory_uploads
@@ -92,6 +93,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(OfficeHoursView())
     admin.add_view(ClosureView())
     admin.add_view(AuditTrailView())
+    admin.add_view(BreachRegisterView())
     admin.add_link(
         _AccountLink(name="Change password", endpoint="auth.change_password", category="My account")
     )
