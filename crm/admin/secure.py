@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import abort, flash
+from flask import abort, flash, g, request
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model import typefmt
+from flask_admin.model.helpers import get_mdict_item_or_list
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from crm.auth.access import deny_access, login_redirect
 from crm.auth.permissions import Permission, has_permission
 from crm.clock import LONDON
+from crm.database import unit_of_work
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.privacy.services import record_audit_event
@@ -56,18 +59,32 @@ class SecureIndexView(_Guarded, AdminIndexView):  # type: ignore[misc]
 
         settings = current_app.config["CRM_SETTINGS"]
         now = clock.now()
-        return self.render(
-            "admin/dashboard.html",
-            summary=queries.queue_summary(current_user.id, settings.callback_target_minutes, now),
-            target=settings.callback_target_minutes,
-            on_call=rotas.on_call_now_everywhere(now),
-            flagged=queries.flagged_for_managers()
+        flagged = (
+            queries.flagged_for_managers()
             if has_permission(current_user.role, P.SEE_SAFEGUARDING_FLAGS)
-            else [],
-            gaps=rotas.gap_check(now=now)
-            if has_permission(current_user.role, P.MANAGE_ONCALL)
-            else [],
+            else []
         )
+        with unit_of_work():
+            if flagged:  # the safeguarding banner names leads: an audited read
+                record_audit_event(
+                    current_actor(),
+                    "view",
+                    object_type="leads",
+                    detail=f"dashboard safeguarding flags, {len(flagged)} rows",
+                )
+            # Rendered before the commit, which would expire the rows and reload each one.
+            return self.render(
+                "admin/dashboard.html",
+                summary=queries.queue_summary(
+                    current_user.id, settings.callback_target_minutes, now
+                ),
+                target=settings.callback_target_minutes,
+                on_call=rotas.on_call_now_everywhere(now),
+                flagged=flagged,
+                gaps=rotas.gap_check(now=now)
+                if has_permission(current_user.role, P.MANAGE_ONCALL)
+                else [],
+            )
 
 
 class SecureBaseView(_Guarded, BaseView):  # type: ignore[misc]
@@ -87,7 +104,12 @@ class SecureModelView(_Guarded, ModelView):  # type: ignore[misc]
     Flask-Admin leaves some doors open by default; each is closed here on purpose:
     inline edit without editable columns, export of every column, and details of rows
     the list query would hide.
+
+    A view of a table holding client data names it in ``audit_reads`` (the table name):
+    opening its list or a row's details then writes a "view" audit event.
     """
+
+    audit_reads: str | None = None
 
     column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: _uk_time}
     column_type_formatters_detail = column_type_formatters
@@ -125,6 +147,41 @@ class SecureModelView(_Guarded, ModelView):  # type: ignore[misc]
 
     def _row_visible(self, model: Any) -> bool:
         return True
+
+    def get_list(self, *args: Any, **kwargs: Any) -> Any:
+        count, rows = super().get_list(*args, **kwargs)
+        g.audit_listed_rows = len(rows) if rows is not None else 0
+        return count, rows
+
+    @expose("/")
+    def index_view(self) -> Any:
+        if not self.audit_reads:
+            return super().index_view()
+        with unit_of_work():
+            # Rendered before the commit, which would expire the rows and reload each one.
+            shown = super().index_view()
+            if not isinstance(shown, Response):
+                rows = g.get("audit_listed_rows", 0)
+                detail = f"{self.endpoint} list, {rows} rows"
+                record_audit_event(
+                    current_actor(), "view", object_type=self.audit_reads, detail=detail
+                )
+            return shown
+
+    @expose("/details/")
+    def details_view(self) -> Any:
+        if not self.audit_reads:
+            return super().details_view()
+        with unit_of_work():
+            shown = super().details_view()
+            if not isinstance(shown, Response):  # a missing row redirects to the list
+                record_audit_event(
+                    current_actor(),
+                    "view",
+                    object_type=self.audit_reads,
+                    object_id=get_mdict_item_or_list(request.args, "id"),
+                )
+            return shown
 
     @expose("/ajax/update/", methods=("POST",))
     def ajax_update(self) -> Any:
