@@ -29,6 +29,9 @@ from crm.oncall.setup_admin import (
     RotaSetupView,
 )
 from crm.privacy.admin import AuditTrailView
+from crm.privacy.consent_admin import ConsentView
+from crm.privacy.rights_admin import RightsRequestView
+from crm.privacy.settings_admin import PurposesView, RetentionView
 from crm.privacy.breach_admin import BreachRegisterView
 from crm.providers.admin import CapacityView, DirectoryView, LocationListView, ProviderListView
 from crm.providers.edit_admin import ProviderEditView
@@ -93,6 +96,11 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(OfficeHoursView())
     admin.add_view(ClosureView())
     admin.add_view(AuditTrailView())
+    # Data protection (admins); consent withdrawal is posted from the lead page
+    admin.add_view(RightsRequestView())
+    admin.add_view(RetentionView())
+    admin.add_view(PurposesView())
+    admin.add_view(ConsentView())
     admin.add_view(BreachRegisterView())
     admin.add_link(
         _AccountLink(name="Change password", endpoint="auth.change_password", category="My account")
