@@ -110,8 +110,7 @@ def _summary(
         best_time_to_call=reach.preferred_contact_times,
         answers=assessment.answers if assessment else {},
         # Withdrawn health consent keeps health details out of every new summary.
-        share_health_details=option.share_health_details
-        and not consents.health_withdrawn(lead.id),
+        share_health_details=option.share_health_details and not consents.health_withdrawn(lead.id),
         advisor=advisor.name if advisor else "The",
     )
     return build_summary(facts)

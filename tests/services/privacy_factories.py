@@ -70,7 +70,7 @@ def person_with_everything(kind: str = "erasure", people: dict[str, User] | None
             lead.id, date(2026, 11, 27), time(10, 0), f"Call Ottilie Quarrendon on {PHONE}", actor
         )
         db.session.flush()
-    [option_id, other_option] = present(lead, advisor, clinic, other)
+    [option_id, _other_option] = present(lead, advisor, clinic, other)
     with clock.pinned(uk(date(2026, 11, 26), 9)):
         referral = referring.refer(option_id, actor)
     move(referral, advisor, "accepted", date(2026, 11, 26), at_hour=9)

@@ -89,7 +89,9 @@ def test_erasure_leaves_no_trace_in_any_text_column() -> None:
     assert [line.lead_reference for line in lines] == [reference]
     assert db.session.scalar(select(LedgerEntry.id).where(LedgerEntry.lead_reference == reference))
     # Counts for reports stay: the leads, their stages and dates.
-    leads = db.session.scalars(select(Lead).where(Lead.id.in_([l.id for l in story.leads]))).all()
+    leads = db.session.scalars(
+        select(Lead).where(Lead.id.in_([lead.id for lead in story.leads]))
+    ).all()
     assert sorted(lead.stage for lead in leads) == ["admitted", "closed"]
     assert all(lead.anonymised_at == LATER for lead in leads)
     contact = db.session.get(Contact, story.leads[0].client_id)
@@ -99,7 +101,7 @@ def test_erasure_leaves_no_trace_in_any_text_column() -> None:
     row = db.session.scalar(select(Erasure).where(Erasure.rights_request_id == story.request.id))
     assert row is not None and row.erased_by_id == story.people["admin"].id
     assert row.changed["contacts"] == 1 and row.changed["lead_notes"] == 1
-    assert sorted(row.lead_ids) == sorted(l.id for l in story.leads)
+    assert sorted(row.lead_ids) == sorted(lead.id for lead in story.leads)
     request = db.session.get(RightsRequest, story.request.id)
     assert request is not None and request.status == "completed"
     assert request.pseudonym == row.pseudonym and "Erased on" in (request.outcome or "")

@@ -69,7 +69,7 @@ def test_log_a_request_from_the_form(client_for, staff) -> None:  # type: ignore
             "requester_email": EMAIL,
             "find": PHONE,
             "description": "What do you hold?",
-        },  # fmt: skip
+        },
         "/admin/rights-requests/new",
     )
     body = response.get_data(as_text=True)
