@@ -218,16 +218,25 @@ class LedgerView(_FeesView):
             | {e.document_id for e in entries if e.document_id}
         )
         args = {k: v for k, v in request.args.items() if k != "before" and v}
-        return self.render(
-            "fees/ledger.html",
-            entries=entries,
-            numbers=numbers,
-            names=queries.provider_names({e.provider_id for e in entries}),
-            reversed=queries.reversed_ids({e.id for e in entries}),
-            providers=_providers(),
-            args=args,
-            next_before=entries[-1].id if len(entries) == queries.LEDGER_PAGE else None,
-        )
+        with unit_of_work():
+            # Entries name clients by lead reference: an audited read.
+            record_audit_event(
+                current_actor(),
+                "view",
+                object_type="ledger_entries",
+                detail=f"ledger, {len(entries)} rows",
+            )
+            # Rendered before the commit, which would expire the rows and reload each one.
+            return self.render(
+                "fees/ledger.html",
+                entries=entries,
+                numbers=numbers,
+                names=queries.provider_names({e.provider_id for e in entries}),
+                reversed=queries.reversed_ids({e.id for e in entries}),
+                providers=_providers(),
+                args=args,
+                next_before=entries[-1].id if len(entries) == queries.LEDGER_PAGE else None,
+            )
 
     @expose("/<int:entry_id>/reverse", methods=("POST",))
     def reverse(self, entry_id: int) -> Any:
@@ -287,6 +296,11 @@ class InvoiceView(_FeesView):
         invoice = db.session.get(Invoice, invoice_id)
         if invoice is None:
             abort(404)
+        with unit_of_work():
+            # Its lines name clients by lead reference: an audited read.
+            record_audit_event(
+                current_actor(), "view", object_type="invoices", object_id=invoice_id
+            )
         money = balances.money_of([invoice.id])[invoice.id]
         entries = queries.document_entries(invoice.id)
         credited = (

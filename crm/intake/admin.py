@@ -47,22 +47,33 @@ class QueueView(SecureBaseView):
         flagged = []
         if has_permission(current_user.role, Permission.SEE_SAFEGUARDING_FLAGS):
             flagged = queries.flagged_for_managers()
-        return self.render(
-            "intake/queue.html",
-            rows=rows,
-            which=which,
-            page=page,
-            page_size=queries.PAGE_SIZE,
-            now=clock.now(),
-            flagged=flagged,
-            target=_settings().callback_target_minutes,
-        )
+        detail = f"queue, {len(rows)} rows" + (f", {len(flagged)} flagged" if flagged else "")
+        with unit_of_work():
+            _audit_queue(detail)
+            # Rendered before the commit, which would expire the rows and reload each one.
+            return self.render(
+                "intake/queue.html",
+                rows=rows,
+                which=which,
+                page=page,
+                page_size=queries.PAGE_SIZE,
+                now=clock.now(),
+                flagged=flagged,
+                target=_settings().callback_target_minutes,
+            )
 
     @expose("/rows")
     def rows(self) -> Any:
         """Just the table body, fetched every few seconds by queue.js."""
         _which, _page, rows = self._rows()
-        return self.render("intake/_queue_rows.html", rows=rows, now=clock.now())
+        with unit_of_work():
+            _audit_queue(f"queue refresh, {len(rows)} rows")
+            return self.render("intake/_queue_rows.html", rows=rows, now=clock.now())
+
+
+def _audit_queue(detail: str) -> None:
+    """The queue names people (first names, references): each showing is an audited read."""
+    record_audit_event(current_actor(), "view", object_type="leads", detail=detail)
 
 
 class SearchView(SecureBaseView):

@@ -21,6 +21,7 @@ from crm.health.services import check_health
 from crm.notify.models import OutboundMessage
 from crm.oncall import calendar, paging, rotas
 from crm.oncall.models import Page, PageEvent, Reminder, Rota
+from crm.privacy.services import record_audit_event
 from crm.requestctx import current_actor
 
 
@@ -63,18 +64,30 @@ class OnCallView(SecureBaseView):
             .order_by(Reminder.due_at)
             .limit(50)
         ).all()
-        return self.render(
-            "oncall/dashboard.html",
-            board=board,
-            gaps=rotas.gap_check(now=now),
-            pages=pages,
-            overdue=overdue,
-            health=check_health(settings.redis_url, settings.heartbeat_stale_seconds),
-            my_feed=url_for(
-                "calendar.person_feed", token=calendar.person_token(current_user.id), _external=True
-            ),
-            can_manage=has_permission(current_user.role, Permission.MANAGE_ONCALL),
-        )
+        with unit_of_work():
+            if pages or overdue:  # page summaries name leads by reference; reminders link them
+                record_audit_event(
+                    current_actor(),
+                    "view",
+                    object_type="pages",
+                    detail=f"on-call board, {len(pages)} open pages, "
+                    f"{len(overdue)} overdue reminders",
+                )
+            # Rendered before the commit, which would expire the rows and reload each one.
+            return self.render(
+                "oncall/dashboard.html",
+                board=board,
+                gaps=rotas.gap_check(now=now),
+                pages=pages,
+                overdue=overdue,
+                health=check_health(settings.redis_url, settings.heartbeat_stale_seconds),
+                my_feed=url_for(
+                    "calendar.person_feed",
+                    token=calendar.person_token(current_user.id),
+                    _external=True,
+                ),
+                can_manage=has_permission(current_user.role, Permission.MANAGE_ONCALL),
+            )
 
 
 def _names(ids: set[int | None]) -> dict[int, str]:
@@ -95,7 +108,11 @@ class PagesView(SecureBaseView):
     @expose("/")
     def index(self) -> Any:
         pages = db.session.scalars(select(Page).order_by(Page.triggered_at.desc()).limit(100)).all()
-        return self.render("oncall/pages.html", pages=pages)
+        with unit_of_work():
+            record_audit_event(
+                current_actor(), "view", object_type="pages", detail=f"pages, {len(pages)} rows"
+            )
+            return self.render("oncall/pages.html", pages=pages)
 
     @expose("/<int:page_id>/")
     def details(self, page_id: int) -> Any:
@@ -111,9 +128,11 @@ class PagesView(SecureBaseView):
             .order_by(OutboundMessage.created_at)
         ).all()
         names = _names({e.actor_id for e in events} | {page.acknowledged_by_id})
-        return self.render(
-            "oncall/page.html", page=page, events=events, messages=messages, names=names
-        )
+        with unit_of_work():
+            record_audit_event(current_actor(), "view", object_type="pages", object_id=page_id)
+            return self.render(
+                "oncall/page.html", page=page, events=events, messages=messages, names=names
+            )
 
     @expose("/<int:page_id>/acknowledge", methods=("POST",))
     def acknowledge(self, page_id: int) -> Any:
@@ -143,6 +162,8 @@ class PagesView(SecureBaseView):
 class DevOutboxView(ReadOnlyModelView):
     """What would have been sent. Shown while NOTIFY_DELIVERY=dev_outbox: nothing left here."""
 
+    # Referral summaries (name, phone, health details) and page messages: client data.
+    audit_reads = "outbound_messages"
     column_list = ("created_at", "status", "channel", "address", "subject", "body", "page_id")
     column_default_sort = ("created_at", True)
     column_filters = ("status", "channel")

@@ -8,12 +8,13 @@ from flask import Blueprint, Flask, Response, abort, render_template, request
 from flask_login import current_user
 
 from crm.auth.access import public
+from crm.auth.models import User
 from crm.database import unit_of_work
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.oncall import calendar, links, paging
 from crm.oncall.models import Page
-from crm.privacy.services import Actor
+from crm.privacy.services import Actor, record_audit_event
 from crm.requestctx import request_id
 
 ack_bp = Blueprint("ack", __name__)
@@ -35,7 +36,11 @@ def acknowledge(token: str) -> Any:
         message = "This link does not name who is acknowledging; log in and use the page."
         return render_template("oncall/ack.html", error=message, page=None), 400
     if request.method == "GET":
-        return render_template("oncall/ack.html", error=None, page=page, done=False)
+        # The confirmation shows the page's summary (it names the lead): an audited read by
+        # the person the link was sent to.
+        with unit_of_work():
+            record_audit_event(_link_actor(user_id), "view", object_type="pages", object_id=page_id)
+            return render_template("oncall/ack.html", error=None, page=page, done=False)
     actor = Actor(user_id, None, None, request.remote_addr, request_id())
     try:
         with unit_of_work():
@@ -45,6 +50,13 @@ def acknowledge(token: str) -> Any:
     return render_template(
         "oncall/ack.html", error=None, page=db.session.get(Page, page_id), done=True
     )
+
+
+def _link_actor(user_id: int) -> Actor:
+    """The staff member an acknowledge link names, acting from this request's address."""
+    user = db.session.get(User, user_id)
+    email, role = (user.email, user.role) if user is not None else (None, None)
+    return Actor(user_id, email, role, request.remote_addr, request_id())
 
 
 def _ics(body: bytes | None) -> Response:

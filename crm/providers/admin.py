@@ -27,6 +27,7 @@ from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
 from crm.fees.admin import provider_fee_section
 from crm.intake.vocabulary import MENTAL_HEALTH, REGIONS, SUBSTANCES
+from crm.privacy.services import record_audit_event
 from crm.providers import services, vocabulary
 from crm.providers.capacity import CapacityNote, capacity_note
 from crm.providers.forms import CapacityForm
@@ -251,17 +252,27 @@ class DirectoryView(SecureBaseView):
         if provider is None:
             abort(404)
         notes = {loc.id: note_for(loc) for loc in provider.locations}
-        return self.render(
-            "providers/provider.html",
-            provider=provider,
-            notes=notes,
-            labels=LABELS,
-            owned_label=vocabulary.OWNED_LABEL,
-            can_manage=can(Permission.MANAGE_PROVIDERS),
-            history=provider_history(provider.id),
-            status_labels=STATUS_LABELS,
-            fees=provider_fee_section(provider.id),
-        )
+        history = provider_history(provider.id)
+        with unit_of_work():
+            if history.recent:  # its referral record names clients by lead reference
+                record_audit_event(
+                    current_actor(),
+                    "view",
+                    object_type="referrals",
+                    detail=f"provider {provider_id} page, {len(history.recent)} referrals",
+                )
+            # Rendered before the commit, which would expire the rows and reload each one.
+            return self.render(
+                "providers/provider.html",
+                provider=provider,
+                notes=notes,
+                labels=LABELS,
+                owned_label=vocabulary.OWNED_LABEL,
+                can_manage=can(Permission.MANAGE_PROVIDERS),
+                history=history,
+                status_labels=STATUS_LABELS,
+                fees=provider_fee_section(provider.id),
+            )
 
     @expose("/locations/<int:location_id>/")
     def location(self, location_id: int) -> Any:

@@ -171,14 +171,22 @@ class ReferralView(SecureBaseView):
                 select(Lead).where(Lead.id.in_({r.lead_id for r in referrals}))
             )
         }
-        return self.render(
-            "referrals/index.html",
-            referrals=referrals,
-            names=names,
-            leads=leads,
-            status=status,
-            labels=STATUS_LABELS,
-        )
+        with unit_of_work():
+            record_audit_event(
+                current_actor(),
+                "view",
+                object_type="referrals",
+                detail=f"referrals, {len(referrals)} rows",
+            )
+            # Rendered before the commit, which would expire the rows and reload each one.
+            return self.render(
+                "referrals/index.html",
+                referrals=referrals,
+                names=names,
+                leads=leads,
+                status=status,
+                labels=STATUS_LABELS,
+            )
 
     @expose("/<int:referral_id>/")
     def details(self, referral_id: int) -> Any:

@@ -124,6 +124,8 @@ class _ReportView(SecureBaseView):
     report_key = ""
     title = ""
     filters_allowed: tuple[str, ...] = ()
+    # A report whose page lists leads (by reference) makes each opening an audited read.
+    lists_leads = False
 
     def __init__(self) -> None:
         super().__init__(
@@ -188,7 +190,19 @@ class _ReportView(SecureBaseView):
             req = read_request(self.filters_allowed)
         except ReportInputError as exc:
             return self._refused(None, str(exc))
-        return self.render("reports/report.html", report=self.build(req), **self._form(req, None))
+        report = self.build(req)
+        with unit_of_work():
+            if self.lists_leads:
+                record_audit_event(
+                    current_actor(),
+                    "view",
+                    object_type="reports",
+                    object_id=self.report_key,
+                    detail=f"report page; {req.period.start.isoformat()}.."
+                    f"{req.period.end.isoformat()}",
+                )
+            # Rendered before the commit, which would expire the rows and reload each one.
+            return self.render("reports/report.html", report=report, **self._form(req, None))
 
     @expose("/refresh", methods=("POST",))
     def refresh(self) -> Any:
@@ -337,6 +351,7 @@ class FunnelReportView(_ReportView):
 
 class SpeedReportView(_ReportView):
     report_key, title, filters_allowed = "speed", "Speed to lead", ("source",)
+    lists_leads = True  # "The slowest 20", by lead reference
 
     def build(self, req: Request) -> Report:
         return intake.speed_report(req.period, req.filters, self._target())
