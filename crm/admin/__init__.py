@@ -29,10 +29,10 @@ from crm.oncall.setup_admin import (
     RotaSetupView,
 )
 from crm.privacy.admin import AuditTrailView
+from crm.privacy.breach_admin import BreachRegisterView
 from crm.privacy.consent_admin import ConsentView
 from crm.privacy.rights_admin import RightsRequestView
 from crm.privacy.settings_admin import PurposesView, RetentionView
-from crm.privacy.breach_admin import BreachRegisterView
 from crm.providers.admin import CapacityView, DirectoryView, LocationListView, ProviderListView
 from crm.providers.edit_admin import ProviderEditView
 from crm.providers.import_admin import ProviderImportView, allow_directory_uploads

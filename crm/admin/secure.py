@@ -56,6 +56,7 @@ class SecureIndexView(_Guarded, AdminIndexView):  # type: ignore[misc]
         from crm.auth.permissions import Permission as P
         from crm.intake import queries
         from crm.oncall import rotas
+        from crm.privacy import requests as privacy_requests
 
         settings = current_app.config["CRM_SETTINGS"]
         now = clock.now()
@@ -83,6 +84,9 @@ class SecureIndexView(_Guarded, AdminIndexView):  # type: ignore[misc]
                 flagged=flagged,
                 gaps=rotas.gap_check(now=now)
                 if has_permission(current_user.role, P.MANAGE_ONCALL)
+                else [],
+                overdue_requests=privacy_requests.overdue()
+                if has_permission(current_user.role, P.MANAGE_DATA_PROTECTION)
                 else [],
             )
 

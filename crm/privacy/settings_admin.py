@@ -15,7 +15,7 @@ from crm.auth.permissions import Permission
 from crm.database import unit_of_work
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
-from crm.privacy import purposes, retention
+from crm.privacy import purposes, retention, retention_rules
 from crm.privacy.models import ProcessingPurpose
 from crm.privacy.services import record_audit_event
 from crm.queue import RETENTION_SWEEP, enqueue_after_commit
@@ -42,7 +42,7 @@ class RetentionView(SecureBaseView):
             policies=list(retention.policies().values()),
             preview=retention.preview(),
             runs=retention.recent_runs(),
-            describe=retention.rules.describe,
+            describe=retention_rules.describe,
         )
 
     @expose("/<code>", methods=("POST",))

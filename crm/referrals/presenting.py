@@ -15,6 +15,7 @@ from crm.privacy.services import (
     record_consent,
     record_disclosure,
 )
+from crm.providers.models import ProviderLocation
 from crm.referrals import wording
 from crm.referrals.matching import Match
 from crm.referrals.models import Presentation, PresentedOption
@@ -132,8 +133,9 @@ def _add_option(
         channel,
         by,
     )
+    health = None
     if choice.consent_to_share:
-        record_consent(
+        health = record_consent(
             client_id,
             lead_id,
             "share_health_with_provider",
@@ -142,6 +144,11 @@ def _add_option(
             channel,
             by,
         )
+    # Each answer names the provider it was about, so a withdrawal can find it later.
+    clinic = db.session.get(ProviderLocation, match.candidate.location_id)
+    for record in (share, health):
+        if record is not None and clinic is not None:
+            record.provider_id = clinic.provider_id
     db.session.flush()
     db.session.add(
         PresentedOption(
