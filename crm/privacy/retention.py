@@ -48,7 +48,7 @@ def set_period(code: str, days: object, actor: Actor) -> RetentionPolicy:
     if policy is None:
         raise DomainError("No such retention period.", ErrorKind.NOT_FOUND)
     try:
-        policy.days = rules.check_days(days)
+        policy.days = rules.check_period(code, days)
     except ValueError as exc:
         raise DomainError(str(exc), field_errors={"days": [str(exc)]}) from None
     policy.updated_at, policy.updated_by_id = clock.now(), actor.user_id

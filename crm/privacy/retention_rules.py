@@ -6,6 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 MAX_DAYS = 36500  # a hundred years: anything longer is a typing mistake
+# What the law keeps for six years (HMRC for fees; the audit trail, which the database itself
+# refuses to delete before then): a period cannot be set shorter.
+SIX_YEARS = 2192
+MINIMUM_DAYS = {"audit_events": SIX_YEARS, "fee_records": SIX_YEARS}
 # The steps of a run, in order: each anonymises or deletes what its period has passed.
 STEPS = ("spam_leads", "unconverted_leads", "audit_events", "exports")
 
@@ -26,6 +30,15 @@ def check_days(value: object) -> int:
         )
     if days > MAX_DAYS:
         raise ValueError(f"A retention period cannot be more than {MAX_DAYS} days.")
+    return days
+
+
+def check_period(code: str, value: object) -> int:
+    """``check_days`` plus the legal minimum of the kind of record ``code`` names."""
+    days = check_days(value)
+    minimum = MINIMUM_DAYS.get(code)
+    if minimum is not None and days < minimum:
+        raise ValueError(f"These records must be kept at least six years ({minimum} days).")
     return days
 
 

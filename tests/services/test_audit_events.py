@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import exc, select, text
@@ -93,3 +94,22 @@ def test_database_still_accepts_new_events() -> None:
     db.session.commit()
     count = db.session.scalar(text("SELECT count(*) FROM audit_events WHERE action = 'raw-insert'"))
     assert count == 1
+
+
+def test_only_events_older_than_six_years_can_be_deleted() -> None:
+    """The retention period: the database lets go of a row after six years, never before."""
+    young = _committed_event()
+    old_at = datetime.now(UTC) - timedelta(days=2200)
+    db.session.execute(
+        text(
+            "INSERT INTO audit_events (occurred_at, action, outcome) VALUES (:at, 'old', 'success')"
+        ),
+        {"at": old_at.replace(tzinfo=None) if db.engine.dialect.name == "sqlite" else old_at},
+    )
+    db.session.commit()
+    db.session.execute(text("DELETE FROM audit_events WHERE action = 'old'"))
+    db.session.commit()
+    assert db.session.scalar(text("SELECT count(*) FROM audit_events WHERE action = 'old'")) == 0
+    with pytest.raises(exc.DBAPIError, match="only after six years"), db.session.begin_nested():
+        db.session.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": young.id})
+    assert _stored(young.id)[0] == "export"

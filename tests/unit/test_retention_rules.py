@@ -36,3 +36,12 @@ def test_cutoff_and_description() -> None:
     assert lines[1] == "390 contact records anonymised"
     assert not any("fee records" in line for line in lines)
     assert "kept" in rules.describe({"fee_records": 3})[-1]
+
+
+def test_records_the_law_keeps_six_years_cannot_be_kept_shorter() -> None:
+    with pytest.raises(ValueError, match="at least six years"):
+        rules.check_period("audit_events", 365)
+    with pytest.raises(ValueError, match="at least six years"):
+        rules.check_period("fee_records", 2191)
+    assert rules.check_period("fee_records", 2192) == 2192
+    assert rules.check_period("spam_leads", 1) == 1
