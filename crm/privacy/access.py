@@ -245,6 +245,7 @@ def _audit(scope: Scope) -> Records:
     targets += [("assessments", str(i)) for i in scope.lead_ids]
     targets += [("contacts", str(i)) for i in scope.contact_ids]
     targets += [("referrals", str(i)) for i in _referral_ids(scope)]
+    targets += [("rights_requests", str(r["id"])) for r in _request(scope)]
     if not targets:
         return []
     names = dict(db.session.execute(select(User.id, User.name)).all())

@@ -96,10 +96,12 @@ def preview(now: datetime | None = None) -> Preview:
             SubjectAccessExport.status == "ready", SubjectAccessExport.expires_at <= moment
         )
     )
-    counts["fee_records"] = _count(
-        select(LedgerEntry.id).where(LedgerEntry.posted_on < limits["fee_records"].date())
-    )
+    counts["fee_records"] = _old_fee_records(limits["fee_records"])
     return Preview(counts, limits)
+
+
+def _old_fee_records(before: datetime) -> int:
+    return _count(select(LedgerEntry.id).where(LedgerEntry.posted_on < before.date()))
 
 
 def start_run(triggered_by: str) -> RetentionRun:
@@ -158,7 +160,8 @@ def sweep_batch(run_id: int, actor: Actor, batch: int = BATCH) -> bool:
         _add(run, "audit_events", deleted)
         return True
     _add(run, "exports", access.expire_exports())
-    _add(run, "fee_records", 0)
+    # Fee records past their period are kept (the ledger is never rewritten): counted for review.
+    _add(run, "fee_records", _old_fee_records(limits["fee_records"]))
     finish_run(run, actor)
     return False
 

@@ -92,6 +92,26 @@ def test_upgrade_downgrade_upgrade_on_an_empty_database(scratch_url: str, redis_
             tables, triggers, _functions = first
             assert set(db.metadata.tables) <= tables
             assert {t for t in triggers if t.startswith("audit_events_no_")}
+            # A later migration that rebuilds a table (SQLite's batch mode) must keep them.
+            facts = {t for t in triggers if "_report_facts_" in t}
+            watched = (
+                "referrals",
+                "call_logs",
+                "assessments",
+                "pages",
+                "reminders",
+                "outbound_messages",
+            )
+            assert facts == {
+                f"{table}_report_facts_{event}"
+                for table in watched
+                for event in ("insert", "update", "delete")
+            } | {
+                "referral_events_report_facts_insert",
+                "page_events_report_facts_insert",
+                "leads_report_facts_source",
+                "ledger_entries_report_facts_insert",
+            }
 
             downgrade(revision="base")
             assert _schema() == ({"alembic_version"}, set(), set())
