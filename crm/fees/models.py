@@ -133,7 +133,7 @@ class LedgerEntry(Base):
     amount: Mapped[Decimal] = mapped_column(Money)  # signed: + the provider owes more
     vat_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
-    lead_reference: Mapped[str | None] = mapped_column(String(12))
+    lead_reference: Mapped[str | None] = mapped_column(String(12), index=True)
     agreement_id: Mapped[int | None] = mapped_column(ForeignKey("fee_agreements.id"))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))  # whose balance
     document_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))  # what posted it
@@ -207,7 +207,7 @@ class InvoiceLine(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
-    lead_reference: Mapped[str | None] = mapped_column(String(12))
+    lead_reference: Mapped[str | None] = mapped_column(String(12), index=True)
     admitted_on: Mapped[date | None] = mapped_column(Date)
     description: Mapped[str] = mapped_column(String(300))
     vat_treatment: Mapped[str] = mapped_column(String(20))

@@ -64,7 +64,7 @@ class OutboundMessage(Base):
     address: Mapped[str] = mapped_column(String(500))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id"), index=True)
-    reminder_id: Mapped[int | None] = mapped_column(ForeignKey("reminders.id"))
+    reminder_id: Mapped[int | None] = mapped_column(ForeignKey("reminders.id"), index=True)
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), default="pending")

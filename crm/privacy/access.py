@@ -205,12 +205,15 @@ def _messages(scope: Scope) -> Records:
     if _none(scope.lead_ids):
         return []
     keys = [f"referral:{i}:summary" for i in _referral_ids(scope)]
-    reminder_ids = select(Reminder.id).where(Reminder.lead_id.in_(scope.lead_ids))
+    # Id lists, not subqueries: inside an OR, PostgreSQL can use an index only for a list.
+    reminder_ids = list(
+        db.session.scalars(select(Reminder.id).where(Reminder.lead_id.in_(scope.lead_ids)))
+    )
     rows = _rows(
         OutboundMessage,
         or_(
             OutboundMessage.page_id.in_(_page_ids(scope) or [-1]),
-            OutboundMessage.reminder_id.in_(reminder_ids),
+            OutboundMessage.reminder_id.in_(reminder_ids or [-1]),
             OutboundMessage.idempotency_key.in_(keys or ["-"]),
         ),
         skip=("provider_ref",),
