@@ -100,6 +100,9 @@ class Settings:
     trusted_proxies: int
     log_level: str
     callback_target_minutes: int = 15
+    # Managers and admins always need a second factor; admissions staff by this setting.
+    admissions_second_factor: str = "optional"
+    step_up_minutes: int = 15  # exports and downloads ask again after this long
     capacity_stale_days: int = 7
     intake_per_ip_per_minute: int = 20
     intake_global_per_minute: int = 600
@@ -200,6 +203,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
         log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         callback_target_minutes=_int(env, "CALLBACK_TARGET_MINUTES", 15, minimum=1),
+        admissions_second_factor=_choice(
+            env, "ADMISSIONS_SECOND_FACTOR", "optional", ("optional", "required")
+        ),
+        step_up_minutes=_int(env, "STEP_UP_MINUTES", 15, minimum=1),
         capacity_stale_days=_int(env, "CAPACITY_STALE_DAYS", 7, minimum=1),
         intake_per_ip_per_minute=_int(env, "INTAKE_PER_IP_PER_MINUTE", 20, minimum=1),
         intake_global_per_minute=_int(env, "INTAKE_GLOBAL_PER_MINUTE", 600, minimum=1),

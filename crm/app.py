@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import ROOT, Settings, load_settings
 from crm import clock, models_registry  # noqa: F401  (every table known to SQLAlchemy and Alembic)
 from crm.admin import init_admin
+from crm.auth import mfa_views
 from crm.auth.access import public
 from crm.auth.views import init_auth, rate_limited_login
 from crm.cli import init_cli
@@ -110,6 +111,8 @@ def _init_pages(app: Flask) -> None:
             return intake_api.too_many_requests()
         if request.blueprint == "callback":
             return callback_views.too_many_requests()
+        if request.endpoint in mfa_views.LIMITED_ENDPOINTS:
+            return mfa_views.too_many_codes()
         return rate_limited_login(error)
 
     def error_page(error: Any) -> Any:

@@ -1,6 +1,6 @@
 """Imports every domain's models so metadata (and Alembic autogenerate) sees all tables."""
 
-from crm.auth.models import StaffSession, User
+from crm.auth.models import Passkey, RecoveryCode, StaffSession, TotpFactor, User
 from crm.fees.models import (
     BilledEntry,
     DocumentSequence,
@@ -94,12 +94,14 @@ __all__ = [
     "OutboundMessage",
     "Page",
     "PageEvent",
+    "Passkey",
     "Payment",
     "Presentation",
     "PresentedOption",
     "ProcessingPurpose",
     "Provider",
     "ProviderLocation",
+    "RecoveryCode",
     "Referral",
     "ReferralEvent",
     "Reminder",
@@ -118,5 +120,6 @@ __all__ = [
     "StaffSession",
     "StageChange",
     "SubjectAccessExport",
+    "TotpFactor",
     "User",
 ]

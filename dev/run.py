@@ -119,6 +119,14 @@ def main() -> int:
         subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
         print("Demo accounts (passwords are shown only when an account is first created):")
         subprocess.run([*flask, "demo-data"], cwd=ROOT, env=env, check=True)
+        print(
+            "Managers and admins need a second factor: at their first sign-in the page shows a\n"
+            "QR code and its key. Scan it with an authenticator app, or, with no phone to hand,\n"
+            "print the current code from the key with:\n"
+            "  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('THE-KEY').now())\"\n"
+            "Keep the recovery codes it shows; docs/security.md says more. Admissions staff may\n"
+            "add one under My account, Sign-in security."
+        )
 
         web_port = int(env.get("PORT") or _free_port(5000))
         # Links in messages (acknowledge a page) must point at the port actually served.

@@ -175,14 +175,57 @@ def client(app: Flask, db_session: scoped_session, fresh_limits: None) -> FlaskC
 
 
 def create_staff(
-    role: str, email: str | None = None, *, active: bool = True, name: str | None = None
+    role: str,
+    email: str | None = None,
+    *,
+    active: bool = True,
+    name: str | None = None,
+    second_factor: bool | None = None,
 ) -> User:
-    """A committed (to the test transaction) staff member with PASSWORD."""
+    """A committed (to the test transaction) staff member with PASSWORD. Managers and admins
+    (whose role requires it) get an authenticator app, enrolled through the service with a
+    code from its secret, as a person would; ``login`` answers the second step with it."""
     email = email or f"{role}.{uuid.uuid4().hex[:8]}@staff.example"
     details = auth_services.StaffDetails(name or f"Test {role.title()}", email, role, active=active)
     user = auth_services.create_user(details, PASSWORD, Actor.system("tests"))
     db.session.commit()
+    if second_factor if second_factor is not None else role in ("manager", "admin"):
+        enrol_authenticator(user)
     return user
+
+
+def enrol_authenticator(user: User) -> str:
+    """Set up an authenticator app for ``user`` through the service; returns its secret."""
+    from flask import current_app
+
+    from crm import clock
+    from crm.auth import factors, totp
+
+    key = current_app.config["SECRET_KEY"]
+    secret, token = factors.start_totp(user.id, key)
+    code = totp.code_at(secret, totp.step_at(clock.now()))
+    factors.confirm_totp(user.id, token, code, key, Actor.system("tests"))
+    db.session.commit()
+    TOTP_SECRETS[user.id] = secret
+    return secret
+
+
+TOTP_SECRETS: dict[int, str] = {}
+
+
+def next_code(user_id: int) -> tuple[str, object]:
+    """A code for the next unused time step of ``user_id``'s app, and that step's instant (the
+    clock is pinned there while the code is posted: each step's code is accepted once)."""
+    from datetime import UTC, datetime
+
+    from crm import clock
+    from crm.auth import totp
+    from crm.auth.models import TotpFactor
+
+    last = db.session.scalar(db.select(TotpFactor.last_step).where(TotpFactor.user_id == user_id))
+    step = max((last or 0) + 1, totp.step_at(clock.now()))
+    at = datetime.fromtimestamp(step * totp.STEP_SECONDS + 1, UTC)
+    return totp.code_at(TOTP_SECRETS[user_id], step), at
 
 
 @pytest.fixture
@@ -191,10 +234,24 @@ def staff(db_session: scoped_session) -> dict[str, User]:  # type: ignore[type-a
 
 
 def login(client: FlaskClient, user: User, password: str = PASSWORD, next_url: str | None = None):  # type: ignore[no-untyped-def]
-    """Log in through the real form (fetching its CSRF token first)."""
+    """Log in through the real form (fetching its CSRF token first), and answer the second
+    step with the user's authenticator app when their account asks for one."""
+    from crm import clock
     from tests.support.html import csrf_token
 
     page = client.get("/login")
     token = csrf_token(page.get_data(as_text=True))
     url = "/login" + (f"?next={next_url}" if next_url else "")
-    return client.post(url, data={"email": user.email, "password": password, "csrf_token": token})
+    response = client.post(
+        url, data={"email": user.email, "password": password, "csrf_token": token}
+    )
+    where = response.headers.get("Location", "")
+    if response.status_code != 302 or not where.startswith("/login/second-step"):
+        return response
+    if user.id not in TOTP_SECRETS:
+        return response
+    # The login starts a new session, so the form's token is the second-step page's.
+    token = csrf_token(client.get(where).get_data(as_text=True))
+    code, at = next_code(user.id)
+    with clock.pinned(at):  # type: ignore[arg-type]
+        return client.post(where, data={"code": code, "csrf_token": token})

@@ -105,4 +105,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_link(
         _AccountLink(name="Change password", endpoint="auth.change_password", category="My account")
     )
+    admin.add_link(
+        _AccountLink(name="Sign-in security", endpoint="auth.security", category="My account")
+    )
     return admin

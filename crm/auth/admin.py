@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash
+from flask import flash, redirect, url_for
+from flask_admin import expose
 from flask_admin.form import BaseForm
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from crm.admin.secure import SecureModelView
-from crm.auth import services
+from crm.auth import factors, services
 from crm.auth.models import User
 from crm.auth.permissions import Permission, Role
+from crm.database import unit_of_work
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.requestctx import current_actor
@@ -36,7 +40,47 @@ class StaffForm(BaseForm):  # type: ignore[misc]
     )
 
 
-class StaffView(SecureModelView):
+class _ResetFactors:
+    """Mixin for StaffView: an admin resets another person's second factors (a lost phone)."""
+
+    @expose("/<int:user_id>/reset-factors", methods=("POST",))
+    def reset_factors(self, user_id: int) -> Any:
+        refused = ""
+        with unit_of_work():  # a refusal's audit event is kept
+            try:
+                factors.reset_factors(user_id, current_actor())
+            except DomainError as exc:
+                refused = exc.message
+        if refused:
+            flash(refused, "error")
+        else:
+            flash(
+                "Their second factors were reset and their sessions ended: they set them up "
+                "again at their next sign-in.",
+                "success",
+            )
+        return redirect(url_for(".index_view"))
+
+
+def _factors_cell(user: User) -> Markup:
+    """What the person has enrolled, and the reset button (a POST with its CSRF token)."""
+    have = factors.factors_of(user.id)
+    parts = (["app"] if have.totp else []) + (
+        [f"{have.passkeys} passkey(s)"] if have.passkeys else []
+    )
+    text = ", ".join(parts) or "none"
+    if not have.any:
+        return escape(text)
+    # Markup.format escapes every argument: only the literal markup is trusted.
+    return Markup(
+        '{} <form method="post" action="{}" class="d-inline">'
+        '<input type="hidden" name="csrf_token" value="{}">'
+        '<button class="btn btn-link btn-sm p-0 text-danger" type="submit" '
+        'data-testid="reset-factors-{}">reset</button></form>'
+    ).format(text, url_for(".reset_factors", user_id=user.id), generate_csrf(), user.id)
+
+
+class StaffView(_ResetFactors, SecureModelView):
     """Admins manage personal staff accounts; deactivation ends the person's sessions."""
 
     permission = Permission.MANAGE_STAFF
@@ -51,13 +95,16 @@ class StaffView(SecureModelView):
         "phone",
         "last_login_at",
         "created_at",
+        "second_factors",
     )
     column_details_list = (*column_list, "password_changed_at")
+    column_formatters = {"second_factors": lambda view, context, model, name: _factors_cell(model)}
     column_labels = {
         "last_login_at": "Last login",
         "created_at": "Created",
         "password_changed_at": "Password changed",
         "available": "Takes new leads",
+        "second_factors": "Second factors",
     }
     column_searchable_list = ("name", "email")
     column_filters = ("role", "active")

@@ -94,7 +94,9 @@ def login() -> Any:
             session.clear()
             session["sid"] = outcome.session_id
             login_user(outcome.user, remember=False)
-            return redirect(next_url or url_for("admin.index"))
+            from crm.auth.mfa_views import after_password  # the second step, or none
+
+            return after_password(next_url)
         g.login_failed = True
         form.password.errors.append(services.GENERIC_LOGIN_FAILURE)
     elif request.method == "POST":
@@ -169,5 +171,8 @@ def init_auth(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = None  # the server-side session row does this job
     login_manager.login_message = None
+    from crm.auth import mfa_views  # registers the second-step routes on ``bp``
+
+    mfa_views.init_second_step(app)
     app.register_blueprint(bp)
     app.jinja_env.globals["logout_form"] = LogoutForm

@@ -15,6 +15,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crm.admin.secure import SecureBaseView
+from crm.auth.mfa_views import fresh_second_factor
 from crm.auth.permissions import Permission, has_permission
 from crm.database import unit_of_work
 from crm.errors import DomainError, ErrorKind
@@ -503,6 +504,7 @@ class AgedDebtView(_FeesView):
         )
 
     @expose("/export.<fmt>")
+    @fresh_second_factor
     def export(self, fmt: str) -> Any:
         if fmt not in ("csv", "xlsx"):
             abort(404)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from crm import clock
 from crm.admin.secure import SecureBaseView
+from crm.auth.mfa_views import fresh_second_factor
 from crm.auth.permissions import Permission
 from crm.database import unit_of_work
 from crm.errors import DomainError, ErrorKind
@@ -176,6 +177,7 @@ class RightsRequestView(SecureBaseView):
         )
 
     @expose("/download/<token>")
+    @fresh_second_factor
     def download(self, token: str) -> Any:
         with unit_of_work():  # commits the download's audit event, refused or not
             try:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from crm import clock
 from crm.admin.secure import SecureBaseView
+from crm.auth.mfa_views import fresh_second_factor
 from crm.auth.models import User
 from crm.auth.permissions import Permission, has_permission
 from crm.database import unit_of_work
@@ -264,6 +265,7 @@ class _ReportView(SecureBaseView):
         )
 
     @expose("/export.<fmt>")
+    @fresh_second_factor
     def export(self, fmt: str) -> Any:
         if fmt not in ("csv", "xlsx"):
             abort(404)

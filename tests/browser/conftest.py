@@ -71,14 +71,15 @@ def _wait_until_serving(url: str, processes: Processes, seconds: float) -> None:
 
 @contextmanager
 def serve(
-    workdir: Path, redis_url: str, label: str, **settings: str
+    workdir: Path, redis_url: str, label: str, host: str = "127.0.0.1", **settings: str
 ) -> Iterator[tuple[LiveServer, Processes]]:
     """gunicorn on a scratch database with one account per role; stopped (and the database
     dropped) at the end. More processes (a worker, beat) may join ``Processes``; they are
     stopped with it. PUBLIC_BASE_URL is this server's URL, so links in messages reach it."""
     with scratch_database(workdir, label) as database_url:
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        # Passkeys need a host name for their relying party: "localhost" (an IP cannot be one).
+        url = f"http://{host}:{port}"
         env = process_env(
             database_url,
             redis_url,
@@ -212,13 +213,57 @@ def tabs(browser: Browser, live_server: LiveServer, console: Console) -> Iterato
         opened.close()
 
 
+# The authenticator secrets the browser tests enrolled (read from the enrolment page, as a
+# person scanning it would), and the last time step each used: a code is accepted once.
+AUTHENTICATORS: dict[str, str] = {}
+LAST_STEP: dict[str, int] = {}
+
+
+def _account(page: Page, email: str) -> str:
+    """Each test server has its own database: an account is its server's origin and email."""
+    origin = "/".join(page.url.split("/")[:3])
+    return f"{origin} {email}"
+
+
+def authenticator_code(page: Page, email: str) -> str:
+    """The code of the next unused 30-second step for ``email`` (waiting for it if needed)."""
+    from crm.auth import totp
+
+    account = _account(page, email)
+    step = int(time.time()) // totp.STEP_SECONDS
+    while step <= LAST_STEP.get(account, -1):
+        time.sleep(0.5)
+        step = int(time.time()) // totp.STEP_SECONDS
+    LAST_STEP[account] = step
+    return totp.code_at(AUTHENTICATORS[account], step)
+
+
+def enrol_authenticator(page: Page, email: str) -> list[str]:
+    """On the enrolment page: read the key, confirm with a code; the recovery codes shown."""
+    secret = page.get_by_test_id("totp-secret").inner_text().strip()
+    AUTHENTICATORS[_account(page, email)] = secret
+    page.get_by_label("Code from the app").fill(authenticator_code(page, email))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_text("Your authenticator app is set up.")).to_be_visible()
+    codes = page.get_by_test_id("recovery-codes").locator("li").all_inner_texts()
+    page.get_by_role("link", name="I have saved them").click()
+    return codes
+
+
 def log_in(page: Page, email: str) -> None:
-    """Log in from the login page and wait for the dashboard (and its scripts)."""
+    """Log in from the login page and wait for the dashboard (and its scripts); managers and
+    admins enrol an authenticator app the first time and give its code after that."""
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/admin/$"))
+    page.wait_for_load_state("load")
+    if "/login/enrol" in page.url:
+        enrol_authenticator(page, email)
+    elif "/login/second-step" in page.url:
+        page.get_by_label("Code from your authenticator app").fill(authenticator_code(page, email))
+        page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(re.compile(r"^[^?]*/admin/$"))
     page.wait_for_load_state("load")
 
 

@@ -238,6 +238,15 @@ NOT_CLIENT_DATA.update(
         "breaches.incident": "one incident: what happened and the decisions, no client record",
     }
 )
+NOT_CLIENT_DATA.update(
+    {
+        "auth.second_step": "the second step's form: a code box",
+        "auth.enrol": "setting up an authenticator app: the staff member's own QR code",
+        "auth.recovery_codes": "the staff member's own recovery codes, shown once",
+        "auth.security": "the staff member's own factors",
+        "auth.step_up": "the step-up form: a code box",
+    }
+)
 # Endpoints being built are reported, not failed, until classified above (none now).
 PENDING_PREFIXES: tuple[str, ...] = ()
 

@@ -338,7 +338,7 @@ def test_an_agreement_with_bad_input_is_refused_with_why_and_nothing_stored(
             assert f'value="{value}"' in page or f">{value}<" in page, value
     assert fee_snapshot() == before
     assert db.session.scalars(select(FeeAgreement.id)).all() == [existing.id]
-    login_audits = 1  # client_for's login
+    login_audits = 2  # client_for's login: the password, then the second step
     assert count(AuditEvent) == audits + login_audits
 
 

@@ -102,7 +102,7 @@ def test_deactivated_account_cannot_log_in(client, db_session) -> None:  # type:
 
 
 def test_email_is_matched_case_insensitively(client, staff) -> None:  # type: ignore[no-untyped-def]
-    response = post_login(client, staff["admin"].email.upper(), PASSWORD)
+    response = post_login(client, staff["admissions"].email.upper(), PASSWORD)
     assert response.status_code == 302 and location_of(response) == "/admin/"
 
 
@@ -124,7 +124,8 @@ def test_failures_per_account_are_limited_even_for_the_right_password(app, clien
     assert is_login_redirect(client.get("/admin/"))
     # The limit is per account: someone else can still log in from the same address.
     other = post_login(app.test_client(), staff["manager"].email, PASSWORD)
-    assert other.status_code == 302 and location_of(other) == "/admin/"
+    # Her password is accepted: a manager's second step follows.
+    assert other.status_code == 302 and location_of(other) == "/login/second-step"
 
 
 def test_failures_per_address_are_limited_across_emails(app, client, staff) -> None:  # type: ignore[no-untyped-def]
@@ -141,7 +142,7 @@ def test_failures_per_address_are_limited_across_emails(app, client, staff) -> N
     assert _sessions_of(user.id) == []
     # The same account from another address is not affected.
     elsewhere = post_login(app.test_client(), user.email, PASSWORD)
-    assert elsewhere.status_code == 302 and location_of(elsewhere) == "/admin/"
+    assert elsewhere.status_code == 302 and location_of(elsewhere) == "/login/second-step"
 
 
 def test_successful_logins_do_not_count_towards_the_limit(app, client, staff) -> None:  # type: ignore[no-untyped-def]
@@ -167,17 +168,17 @@ def test_successful_logins_do_not_count_towards_the_limit(app, client, staff) ->
 def test_login_never_redirects_off_site(client, staff, target) -> None:  # type: ignore[no-untyped-def]
     page = client.get("/login", query_string={"next": target}).get_data(as_text=True)
     assert "evil.example" not in page and "javascript:" not in page
-    response = post_login(client, staff["admin"].email, PASSWORD, next_url=target)
+    response = post_login(client, staff["admissions"].email, PASSWORD, next_url=target)
     assert response.status_code == 302
     assert location_of(response) == "/admin/"
 
 
 def test_login_honours_a_same_site_next(client, staff) -> None:  # type: ignore[no-untyped-def]
-    first = client.get("/admin/staff/")
-    assert is_login_redirect(first, "/admin/staff/")
-    response = post_login(client, staff["admin"].email, PASSWORD, next_url="/admin/staff/")
-    assert location_of(response) == "/admin/staff/"
-    assert client.get("/admin/staff/").status_code == 200
+    first = client.get("/admin/queue/")
+    assert is_login_redirect(first, "/admin/queue/")
+    response = post_login(client, staff["admissions"].email, PASSWORD, next_url="/admin/queue/")
+    assert location_of(response) == "/admin/queue/"
+    assert client.get("/admin/queue/").status_code == 200
 
 
 def test_a_copied_cookie_is_worthless_after_logout(app, client, staff) -> None:  # type: ignore[no-untyped-def]
@@ -275,7 +276,7 @@ def _session_cookie_header(response) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_session_cookie_flags_and_no_remember_me(client, staff) -> None:  # type: ignore[no-untyped-def]
-    response = login(client, staff["manager"])
+    response = login(client, staff["admissions"])
     cookies = response.headers.getlist("Set-Cookie")
     assert [c.split("=", 1)[0] for c in cookies] == ["crm_session"]
     flags = [part.strip().lower() for part in _session_cookie_header(response).split(";")[1:]]

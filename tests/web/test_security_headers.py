@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from tests.conftest import PASSWORD
+from crm import clock
+from tests.conftest import PASSWORD, next_code
 from tests.support.html import csrf_token
 from tests.web.conftest import page_csrf_token
 
@@ -145,7 +146,8 @@ def test_hsts_only_in_production(app, production_app, client_for) -> None:  # ty
 def test_login_works_in_production_over_https(production_app, staff) -> None:  # type: ignore[no-untyped-def]
     """Secure cookies and strict (Referer-checked) CSRF still let staff log in over HTTPS."""
     # Read first: each request to this second app ends the test's session (detaching the user).
-    email, name = staff["admin"].email, staff["admin"].name
+    email, name, user_id = staff["admin"].email, staff["admin"].name, staff["admin"].id
+    code, at = next_code(user_id)
     client = production_app.test_client()
     base = "https://localhost"
     token = csrf_token(client.get("/login", base_url=base).get_data(as_text=True))
@@ -155,6 +157,16 @@ def test_login_works_in_production_over_https(production_app, staff) -> None:  #
         headers={"Referer": f"{base}/login"},
         data={"email": email, "password": PASSWORD, "csrf_token": token},
     )
+    assert response.status_code == 302 and response.headers["Location"] == "/login/second-step"
+    page = f"{base}/login/second-step"
+    token = csrf_token(client.get("/login/second-step", base_url=base).get_data(as_text=True))
+    with clock.pinned(at):  # type: ignore[arg-type]
+        response = client.post(
+            "/login/second-step",
+            base_url=base,
+            headers={"Referer": page},
+            data={"code": code, "csrf_token": token},
+        )
     assert response.status_code == 302 and response.headers["Location"] == "/admin/"
     dashboard = client.get("/admin/", base_url=base)
     assert dashboard.status_code == 200 and name in dashboard.get_data(as_text=True)
