@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 # Task names: the web side enqueues by name and never imports workers/.
 ENGINE_TICK = "engine.tick"
 ENGINE_KICK = "engine.kick"  # the same work as a tick, sent right after a commit that needs it
+INTAKE_KICK = "intake.build_leads"  # after a request reached the inbox: build its lead now
 PROVIDER_IMPORT = "providers.import"  # work through an uploaded directory CSV
 MONTHLY_INVOICING = "fees.monthly_invoicing"  # hourly check: the month's invoice run, once
 WEEKLY_DIGEST = "reports.weekly_digest"  # hourly check: Monday's digest to managers, once each

@@ -12,6 +12,7 @@ celery_app: Celery = flask_app.extensions["celery"]
 celery_app.conf.beat_schedule = beat_schedule(flask_app.config["CRM_SETTINGS"].engine_tick_seconds)
 celery_app.conf.include = [
     "workers.engine",
+    "workers.intake",
     "workers.providers",
     "workers.fees",
     "workers.reports",
@@ -22,6 +23,7 @@ celery_app.set_default()
 # Import the task modules so a worker started with -A workers.celery_app registers them.
 import workers.engine  # noqa: E402
 import workers.fees  # noqa: E402
+import workers.intake  # noqa: E402
 import workers.privacy  # noqa: E402
 import workers.providers  # noqa: E402
 import workers.reports  # noqa: E402,F401

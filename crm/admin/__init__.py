@@ -18,6 +18,7 @@ from crm.fees.admin import (
     ReferralFeesView,
 )
 from crm.health.admin import EngineHealthView
+from crm.intake.inbox_admin import StuckRequestsView
 from crm.intake.admin import ApiKeyView, NewEnquiryView, QueueView, SearchView
 from crm.intake.lead_admin import LeadView
 from crm.oncall.admin import DevOutboxView, OnCallView, PagesView
@@ -90,6 +91,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(ContactMethodView())
     admin.add_view(DevOutboxView())
     admin.add_view(EngineHealthView())
+    admin.add_view(StuckRequestsView())
     # Administration
     admin.add_view(StaffView())
     admin.add_view(ApiKeyView())

@@ -54,7 +54,7 @@ class SecureIndexView(_Guarded, AdminIndexView):  # type: ignore[misc]
 
         from crm import clock
         from crm.auth.permissions import Permission as P
-        from crm.intake import queries
+        from crm.intake import inbox, queries
         from crm.oncall import rotas
         from crm.privacy import requests as privacy_requests
 
@@ -85,6 +85,9 @@ class SecureIndexView(_Guarded, AdminIndexView):  # type: ignore[misc]
                 gaps=rotas.gap_check(now=now)
                 if has_permission(current_user.role, P.MANAGE_ONCALL)
                 else [],
+                stuck_requests=inbox.count_stuck()
+                if has_permission(current_user.role, P.VIEW_ENGINE_HEALTH)
+                else 0,
                 overdue_requests=privacy_requests.overdue()
                 if has_permission(current_user.role, P.MANAGE_DATA_PROTECTION)
                 else [],

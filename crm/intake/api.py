@@ -12,10 +12,9 @@ from crm.auth.access import public
 from crm.database import unit_of_work
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import csrf, limiter
-from crm.intake import services
+from crm.intake import inbox, services
 from crm.intake.callback import IntakeInvalid, parse_callback_request
 from crm.intake.openapi import openapi_document
-from crm.privacy.services import Actor
 from crm.requestctx import request_id
 
 bp = Blueprint("intake_api", __name__, url_prefix="/api/v1")
@@ -74,12 +73,16 @@ def _read_json() -> Any:
     return payload
 
 
-def _created(reference: str, requested_again: bool, replayed: bool = False) -> Response:
+def _created(answer: inbox.InboxAnswer) -> Response:
     response = jsonify(
-        {"reference": reference, "status": "received", "requested_again": requested_again}
+        {
+            "reference": answer.reference,
+            "status": "received",
+            "requested_again": answer.requested_again,
+        }
     )
     response.status_code = 201
-    if replayed:
+    if answer.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
 
@@ -110,39 +113,32 @@ def create_callback_request() -> Response:
 
 
 def _capture(key_id: int, data: Any, idem: str | None, fingerprint: str) -> Response:
-    actor = Actor(
-        email=f"api-key:{key_id}", role="website", ip=request.remote_addr, request_id=request_id()
-    )
+    """One committed inbox row, then 201: the engine builds the lead within a second."""
     try:
         with unit_of_work():
-            if idem:
-                previous = services.find_idempotent_answer(key_id, idem, fingerprint)
-                if previous:
-                    return _created(previous, False, replayed=True)
-            result = services.capture_callback_request(
+            answer = inbox.accept(
                 data,
                 source="web_form",
                 channel="web_form",
                 target_minutes=_settings().callback_target_minutes,
-                actor=actor,
                 api_key_id=key_id,
+                idempotency_key=idem,
+                request_hash=fingerprint if idem else None,
+                remote_addr=request.remote_addr,
+                request_id=request_id(),
             )
-            reference = result.lead.reference
-            if idem:
-                services.remember_idempotent_answer(key_id, idem, fingerprint, reference)
-            services.note_api_key_used(key_id)
     except DomainError as exc:
         if exc.kind == ErrorKind.CONFLICT and idem:
             # A twin request committed first: answer as it did, or refuse a different body.
-            with unit_of_work():
-                try:
-                    previous = services.find_idempotent_answer(key_id, idem, fingerprint)
-                except DomainError as again:
-                    return problem(409, "Conflict", again.message)
-            if previous:
-                return _created(previous, False, replayed=True)
+            try:
+                with unit_of_work():
+                    previous = inbox.replay(key_id, idem, fingerprint)
+            except DomainError as again:
+                return problem(409, "Conflict", again.message)
+            if previous is not None:
+                return _created(previous)
         return problem(exc.http_status, "Request refused", exc.message, exc.field_errors)
-    return _created(reference, not result.created)
+    return _created(answer)
 
 
 @bp.get("/openapi.json")

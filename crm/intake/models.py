@@ -231,15 +231,69 @@ class ApiKey(CreatedAtMixin, Base):
         return self.revoked_at is None
 
 
-class IdempotencyRecord(Base):
-    """The answer given to an Idempotency-Key, so a retry gets the same answer."""
+INBOX_STATUSES = ("pending", "building", "processed", "stuck")
+_INBOX_WAITING = "status = 'pending'"
+_INBOX_OPEN = "status IN ('pending', 'building', 'stuck')"
 
-    __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_idempotency_key"),)
+
+class CallbackInbox(Base):
+    """A callback request as it was accepted: the one row written before the 201.
+
+    The engine turns it into the lead (``crm.intake.inbox``). Until then it holds the validated
+    request; once processed only the answer remains (reference, idempotency key, fingerprint,
+    lead), so a replay gets the same 201 and no personal data is kept twice.
+    """
+
+    __tablename__ = "callback_inbox"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "idempotency_key", name="uq_callback_inbox_idempotency"),
+        CheckConstraint(_in("status", INBOX_STATUSES), name="status_known"),
+        CheckConstraint(_in("source", SOURCES), name="source_known"),
+        # The engine's claim: waiting rows by due time, oldest first.
+        Index(
+            "ix_callback_inbox_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text(_INBOX_WAITING),
+            sqlite_where=text(_INBOX_WAITING),
+        ),
+        # The endpoint's answer for a repeat sent before the first was built.
+        Index(
+            "ix_callback_inbox_open_phone",
+            "phone",
+            postgresql_where=text(_INBOX_OPEN),
+            sqlite_where=text(_INBOX_OPEN),
+        ),
+        Index(
+            "ix_callback_inbox_open_email",
+            "email",
+            postgresql_where=text(_INBOX_OPEN),
+            sqlite_where=text(_INBOX_OPEN),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
-    key: Mapped[str] = mapped_column(String(255))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    lead_reference: Mapped[str] = mapped_column(String(12))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    # The answer given: the lead reference and whether it was a repeat of an open lead.
+    reference: Mapped[str] = mapped_column(String(12), index=True)
+    requested_again: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_wording_version: Mapped[str] = mapped_column(String(40))
+    disclosure_wording_version: Mapped[str] = mapped_column(String(40))
+    target_minutes: Mapped[int] = mapped_column(Integer)
+    # Until processed: the validated request and who sent it (cleared once the lead holds it).
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(254))
+    remote_addr: Mapped[str | None] = mapped_column(String(45))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)

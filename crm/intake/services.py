@@ -6,14 +6,13 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, or_, select
 
 from crm import clock
 from crm.auth.models import User
-from crm.database import insert_or_ignore
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
 from crm.intake.callback import CallbackRequestData
@@ -22,7 +21,6 @@ from crm.intake.models import (
     Assignment,
     CallbackRequest,
     Contact,
-    IdempotencyRecord,
     Lead,
     StageChange,
 )
@@ -89,12 +87,23 @@ def _leads_of(contact: Contact, is_new: bool) -> tuple[Lead | None, Lead | None]
     return (lead if _is_open(lead) else None), lead
 
 
-def _unique_reference() -> str:
+def reference_taken(reference: str) -> bool:
+    return db.session.scalar(select(Lead.id).where(Lead.reference == reference)) is not None
+
+
+def unique_reference() -> str:
     for _ in range(10):
         reference = new_reference()
-        if db.session.scalar(select(Lead.id).where(Lead.reference == reference)) is None:
+        if not reference_taken(reference):
             return reference
     raise RuntimeError("could not find a free lead reference")  # 30^6 space: practically never
+
+
+def _free_reference(wanted: str | None) -> str:
+    """``wanted`` (the reference the intake already gave the person) if no lead has it yet."""
+    if wanted and not reference_taken(wanted):
+        return wanted
+    return unique_reference()
 
 
 # --- assignment ------------------------------------------------------------------------------
@@ -128,9 +137,15 @@ def assign(lead: Lead, owner: User | None, actor: Actor, reason: str) -> None:
 
 
 def _record_assignment(
-    lead_id: int, from_user_id: int | None, owner: User | None, actor: Actor, reason: str
+    lead_id: int,
+    from_user_id: int | None,
+    owner: User | None,
+    actor: Actor,
+    reason: str,
+    at: datetime | None = None,
 ) -> None:
     """The assignment's timeline row; the owner moves to the back of the round-robin."""
+    at = at or clock.now()
     db.session.add(
         Assignment(
             lead_id=lead_id,
@@ -138,11 +153,11 @@ def _record_assignment(
             to_user_id=owner.id if owner else None,
             actor_id=actor.user_id,
             reason=reason,
-            assigned_at=clock.now(),
+            assigned_at=at,
         )
     )
     if owner is not None:
-        owner.last_assigned_at = clock.now()
+        owner.last_assigned_at = at
 
 
 # --- capture ---------------------------------------------------------------------------------
@@ -151,25 +166,25 @@ def _record_assignment(
 def _new_lead(
     client: Contact,
     caller: Contact,
-    relationship: str,
+    data: CallbackRequestData,
     source: str,
     target_minutes: int,
-    utm: dict[str, str] | None,
     actor: Actor,
+    now: datetime,
     taken_by: User | None = None,
     previous: Lead | None = None,
+    reference: str | None = None,
 ) -> Lead:
-    now = clock.now()
     # Staff logging a call keep the lead they are on; otherwise the next person in turn.
     # Chosen before the insert so the lead is written once, with its owner.
     owner = taken_by or next_owner_round_robin()
     lead = Lead(
-        reference=_unique_reference(),
+        reference=_free_reference(reference),
         client_id=client.id,
         caller_id=caller.id,
-        caller_relationship=relationship,
+        caller_relationship=data.relationship,
         source=source,
-        utm=utm or None,
+        utm=data.utm or None,
         stage=Stage.NEW.value,
         created_at=now,
         updated_at=now,
@@ -194,14 +209,14 @@ def _new_lead(
     )
     if owner is not None:
         _record_assignment(
-            lead.id, None, owner, actor, "logged the enquiry" if taken_by else "round-robin"
+            lead.id, None, owner, actor, "logged the enquiry" if taken_by else "round-robin", now
         )
     # Same transaction: the reminder (and out of hours, the page) exists iff the lead does.
     reminders.route_new_callback(lead.id, lead.reference, lead.owner_id, lead.callback_due_at)
     return lead
 
 
-def _caller_contact(data: CallbackRequestData) -> tuple[Contact, bool]:
+def _caller_contact(data: CallbackRequestData, now: datetime) -> tuple[Contact, bool]:
     """The person asking (found by phone or email, or new) and whether they are new."""
     contact = find_contact(data.phone, data.email)
     if contact is None:
@@ -210,7 +225,7 @@ def _caller_contact(data: CallbackRequestData) -> tuple[Contact, bool]:
             phone=data.phone,
             email=data.email,
             preferred_contact_times=data.best_time_to_call,
-            created_at=clock.now(),
+            created_at=now,
         )
         db.session.add(contact)
         db.session.flush()
@@ -232,39 +247,39 @@ def capture_callback_request(
     actor: Actor,
     api_key_id: int | None = None,
     taken_by: User | None = None,
+    received_at: datetime | None = None,
+    reference: str | None = None,
 ) -> CaptureResult:
-    """Record a callback request: attach to the person's open lead or start a new one."""
-    caller, is_new = _caller_contact(data)
+    """Record a callback request: attach to the person's open lead or start a new one.
+
+    ``received_at`` (default now) is when the person asked: the lead, its callback due time,
+    the request, consents and disclosure date from it. ``reference`` is the one the intake
+    already gave them, used for a new lead unless another lead has it.
+    """
+    now = received_at or clock.now()
+    caller, is_new = _caller_contact(data, now)
     lead, previous = _leads_of(caller, is_new)
     created = lead is None
     if lead is None:
         client = caller
         if data.for_someone_else:
             client = Contact(
-                name=data.client_name or f"(someone {data.name} knows)", created_at=clock.now()
+                name=data.client_name or f"(someone {data.name} knows)", created_at=now
             )
             db.session.add(client)
             db.session.flush()
         lead = _new_lead(
-            client,
-            caller,
-            data.relationship,
-            source,
-            target_minutes,
-            data.utm,
-            actor,
-            taken_by,
-            previous,
+            client, caller, data, source, target_minutes, actor, now, taken_by, previous, reference
         )
     else:
         lead.request_count += 1
-        lead.last_request_at = clock.now()
+        lead.last_request_at = max(now, clock.as_utc(lead.last_request_at))
         lead.updated_at = clock.now()
     health = data.consent_to_health_details
     db.session.add(
         CallbackRequest(
             lead_id=lead.id,
-            received_at=clock.now(),
+            received_at=now,
             source=source,
             best_time_to_call=data.best_time_to_call,
             substances=list(data.substances) if health and data.substances else None,
@@ -274,11 +289,10 @@ def capture_callback_request(
             repeat=not created,
         )
     )
-    record_consent(caller.id, lead.id, "contact", True, data.consent_wording_version, channel)
-    record_consent(
-        caller.id, lead.id, "health_details", health, data.consent_wording_version, channel
-    )
-    record_disclosure(lead.id, data.disclosure_wording_version, channel)
+    version = data.consent_wording_version
+    record_consent(caller.id, lead.id, "contact", True, version, channel, at=now)
+    record_consent(caller.id, lead.id, "health_details", health, version, channel, at=now)
+    record_disclosure(lead.id, data.disclosure_wording_version, channel, at=now)
     record_audit_event(
         actor,
         "create" if created else "update",
@@ -346,20 +360,53 @@ def revoke_api_key(key_id: int, actor: Actor) -> ApiKey:
         record_audit_event(
             actor, "update", object_type="api_keys", object_id=key.id, detail="revoked"
         )
+    _KEYS.pop(key.prefix, None)  # this process at once; the others within API_KEY_CACHE
     return key
 
 
-def authenticate_api_key(secret: str | None) -> ApiKey | None:
+@dataclass(frozen=True)
+class KnownKey:
+    """An active website key as the intake endpoint knows it (cached; no ORM object)."""
+
+    id: int
+    prefix: str
+    key_hash: str
+    read_at: datetime
+
+
+# Keys read in the last few seconds, by prefix: the endpoint checks a key without a query.
+# A revocation reaches every process within API_KEY_CACHE (this one at once).
+API_KEY_CACHE = timedelta(seconds=5)
+_KEYS: dict[str, KnownKey] = {}
+
+
+def _known_key(prefix: str) -> KnownKey | None:
+    now = clock.now()
+    cached = _KEYS.get(prefix)
+    if cached is not None and timedelta(0) <= now - cached.read_at < API_KEY_CACHE:
+        return cached
+    row = db.session.execute(
+        select(ApiKey.id, ApiKey.key_hash).where(
+            ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        _KEYS.pop(prefix, None)  # unknown prefixes are not kept: guessing must not fill memory
+        return None
+    known = KnownKey(row.id, prefix, row.key_hash, now)
+    _KEYS[prefix] = known
+    return known
+
+
+def authenticate_api_key(secret: str | None) -> KnownKey | None:
     """The active key matching ``secret``, compared in constant time; None otherwise."""
     if not secret or not secret.startswith("crm_") or len(secret) > 100:
         return None
     parts = secret.split("_", 2)
     if len(parts) != 3:
         return None
-    key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
-    if key is None or key.revoked_at is not None:
-        return None
-    if not secrets.compare_digest(key.key_hash, _hash_key(secret)):
+    key = _known_key(parts[1])
+    if key is None or not secrets.compare_digest(key.key_hash, _hash_key(secret)):
         return None
     return key
 
@@ -379,37 +426,3 @@ def note_api_key_used(key_id: int) -> None:
 
 def request_fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def find_idempotent_answer(api_key_id: int, key: str, fingerprint: str) -> str | None:
-    """The lead reference already given for this key; DomainError if the body differs."""
-    record = db.session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key
-        )
-    )
-    if record is None:
-        return None
-    if record.request_hash != fingerprint:
-        raise DomainError(
-            "This Idempotency-Key was already used with a different request body.",
-            ErrorKind.CONFLICT,
-        )
-    return record.lead_reference
-
-
-def remember_idempotent_answer(api_key_id: int, key: str, fingerprint: str, reference: str) -> None:
-    """Store the answer in the same transaction as the lead; a racing twin is a conflict."""
-    stored = insert_or_ignore(
-        db.session,
-        IdempotencyRecord,
-        api_key_id=api_key_id,
-        key=key,
-        request_hash=fingerprint,
-        lead_reference=reference,
-        created_at=clock.now(),
-    )
-    if not stored:
-        raise DomainError(
-            "A request with this Idempotency-Key is already being handled.", ErrorKind.CONFLICT
-        )

@@ -9,10 +9,10 @@ from flask import Blueprint, Flask, current_app, g, render_template, request
 from crm.auth.access import public
 from crm.database import unit_of_work
 from crm.extensions import limiter
-from crm.intake import services, wording
+from crm.intake import inbox, wording
 from crm.intake.callback import IntakeInvalid, parse_callback_request
 from crm.intake.forms import CallbackForm
-from crm.requestctx import current_actor
+from crm.requestctx import request_id
 
 bp = Blueprint("callback", __name__)
 
@@ -66,15 +66,17 @@ def callback() -> Any:
     except IntakeInvalid as exc:
         _show_errors(form, exc.field_errors)
         return _render(form, 422)
+    # The same write path as the website API: one inbox row, the lead built by the engine.
     with unit_of_work():
-        result = services.capture_callback_request(
+        answer = inbox.accept(
             data,
             source="web_form",
             channel="web_form",
             target_minutes=_settings().callback_target_minutes,
-            actor=current_actor(),
+            remote_addr=request.remote_addr,
+            request_id=request_id(),
         )
-        reference = result.lead.reference
+        reference = answer.reference
     g.frame_ancestors = _settings().callback_frame_ancestors
     return render_template("intake/callback_thanks.html", reference=reference, wording=wording)
 

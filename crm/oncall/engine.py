@@ -22,6 +22,8 @@ from crm.extensions import db
 from crm.fees import accruals
 from crm.fees.models import FeeTrigger
 from crm.health.services import record_heartbeat
+from crm.intake import inbox
+from crm.intake.models import CallbackInbox
 from crm.notify import services as notify
 from crm.notify.models import OutboundMessage
 from crm.oncall import dispatch, paging, reminders
@@ -42,6 +44,8 @@ WAKE_MARGIN_SECONDS = 0.1
 
 @dataclass
 class TickReport:
+    leads: int = 0  # callback requests turned from inbox rows into leads
+    inbox_failures: int = 0
     reminders: int = 0
     steps: int = 0
     fees: int = 0
@@ -77,6 +81,29 @@ def _send_due_messages(tick: _Tick) -> None:
     tick.count(
         dispatch.send_due_messages(tick.channels, tick.senders, tick.deadline, tick.ask_for_help)
     )
+
+
+def build_leads(report: TickReport, deadline: float) -> None:
+    """Inbox rows into leads, one transaction each, until none is waiting (or time is up).
+
+    A failure is recorded on its row (retried later) and the loop goes on to the next one.
+    """
+    while time.monotonic() < deadline:
+        with unit_of_work():
+            outcome = inbox.build_next_lead()
+        if outcome is None:
+            return
+        if outcome == "built":
+            report.leads += 1
+        else:
+            report.inbox_failures += 1
+
+
+def run_inbox(budget_seconds: float = TICK_BUDGET_SECONDS) -> TickReport:
+    """The intake kick: build the waiting leads now (their reminders and pages kick the rest)."""
+    report = TickReport()
+    build_leads(report, time.monotonic() + budget_seconds)
+    return report
 
 
 def _advance_pages(tick: _Tick) -> None:
@@ -117,7 +144,8 @@ def run_tick(
     budget_seconds: float = TICK_BUDGET_SECONDS,
     look_ahead_seconds: float = 0.0,
 ) -> TickReport:
-    """Pages first (people are waiting), then their messages, then reminders and theirs.
+    """Callback requests waiting in the inbox first (their leads and out-of-hours pages),
+    then pages (people are waiting), their messages, then reminders and theirs.
 
     With ``look_ahead_seconds`` (beat's tick passes its period), the tick also sends a kick
     timed for the first item falling due before the next tick, so it runs on time rather than
@@ -128,6 +156,7 @@ def run_tick(
         if heartbeat:
             with unit_of_work():
                 record_heartbeat()
+        build_leads(tick.report, tick.deadline)
         _advance_pages(tick)
         _send_due_messages(tick)
         _fire_reminders(tick)
@@ -162,6 +191,11 @@ def next_due_within(seconds: float) -> datetime | None:
         ),
         select(FeeTrigger.due_at).where(
             FeeTrigger.status == "pending", FeeTrigger.due_at > now, FeeTrigger.due_at <= until
+        ),
+        select(CallbackInbox.next_attempt_at).where(
+            CallbackInbox.status == "pending",
+            CallbackInbox.next_attempt_at > now,
+            CallbackInbox.next_attempt_at <= until,
         ),
     ).subquery()
     first: datetime | None = db.session.scalar(select(func.min(due.c.at)))
@@ -210,6 +244,14 @@ def count_late() -> int:
             select(func.count())
             .select_from(FeeTrigger)
             .where(FeeTrigger.status == "pending", FeeTrigger.due_at < cutoff)
+        )
+        or 0
+    )
+    late += (
+        db.session.scalar(
+            select(func.count())
+            .select_from(CallbackInbox)
+            .where(CallbackInbox.status == "pending", CallbackInbox.next_attempt_at < cutoff)
         )
         or 0
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -71,8 +72,10 @@ def record_consent(
     wording_version: str,
     channel: str,
     recorded_by_id: int | None = None,
+    at: datetime | None = None,
 ) -> ConsentRecord:
-    """Store one consent answer (given or refused) with the wording the person saw."""
+    """Store one consent answer (given or refused) with the wording the person saw; ``at``:
+    when they gave it (default now)."""
     if purpose not in CONSENT_PURPOSES or channel not in CHANNELS:
         raise ValueError(f"unknown consent purpose {purpose!r} or channel {channel!r}")
     record = ConsentRecord(
@@ -82,7 +85,7 @@ def record_consent(
         given=given,
         wording_version=wording_version,
         channel=channel,
-        recorded_at=clock.now(),
+        recorded_at=at or clock.now(),
         recorded_by_id=recorded_by_id,
     )
     db.session.add(record)
@@ -90,7 +93,11 @@ def record_consent(
 
 
 def record_disclosure(
-    lead_id: int, wording_version: str, channel: str, recorded_by_id: int | None = None
+    lead_id: int,
+    wording_version: str,
+    channel: str,
+    recorded_by_id: int | None = None,
+    at: datetime | None = None,
 ) -> DisclosureRecord:
     """Store that the commission disclosure was shown or read to the person."""
     record = DisclosureRecord(
@@ -98,7 +105,7 @@ def record_disclosure(
         kind="commission",
         wording_version=wording_version,
         channel=channel,
-        disclosed_at=clock.now(),
+        disclosed_at=at or clock.now(),
         recorded_by_id=recorded_by_id,
     )
     db.session.add(record)

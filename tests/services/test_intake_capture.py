@@ -17,7 +17,6 @@ from crm.intake.models import (
     Assignment,
     CallbackRequest,
     Contact,
-    IdempotencyRecord,
     Lead,
     StageChange,
 )
@@ -319,34 +318,6 @@ def test_an_api_key_needs_a_name_and_nothing_is_written(staff: dict, name: str) 
         services.issue_api_key(name, actor_for(staff["admin"]))
     assert refused.value.field_errors == {"name": ["Required, up to 120 characters."]}
     assert db.session.scalar(select(ApiKey.id).limit(1)) == before is None
-
-
-def test_idempotency_returns_the_first_answer_and_refuses_a_different_body(staff: dict) -> None:
-    key, _ = services.issue_api_key("site", actor_for(staff["admin"]))
-    other, _ = services.issue_api_key("other site", actor_for(staff["admin"]))
-    body = {"name": "Sam", "phone": "07700 900123"}
-    fingerprint = services.request_fingerprint(body)
-    assert fingerprint == services.request_fingerprint({"phone": "07700 900123", "name": "Sam"})
-    assert services.find_idempotent_answer(key.id, "abc", fingerprint) is None
-    services.remember_idempotent_answer(key.id, "abc", fingerprint, "L-7K3F9Q")
-    assert services.find_idempotent_answer(key.id, "abc", fingerprint) == "L-7K3F9Q"
-    assert services.find_idempotent_answer(other.id, "abc", fingerprint) is None
-    with pytest.raises(DomainError) as conflict:
-        services.find_idempotent_answer(
-            key.id, "abc", services.request_fingerprint({**body, "name": "X"})
-        )
-    assert conflict.value.kind == ErrorKind.CONFLICT
-    assert "different request body" in conflict.value.message
-
-
-def test_remembering_the_same_key_twice_is_a_conflict_and_keeps_the_first(staff: dict) -> None:
-    key, _ = services.issue_api_key("site", actor_for(staff["admin"]))
-    services.remember_idempotent_answer(key.id, "k1", "f" * 64, "L-AAAAAA")
-    with pytest.raises(DomainError) as conflict:
-        services.remember_idempotent_answer(key.id, "k1", "f" * 64, "L-BBBBBB")
-    assert conflict.value.kind == ErrorKind.CONFLICT
-    records = db.session.scalars(select(IdempotencyRecord)).all()
-    assert [(r.key, r.lead_reference) for r in records] == [("k1", "L-AAAAAA")]
 
 
 def test_find_contact_prefers_the_phone_then_the_email() -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from crm.extensions import db
 from crm.intake import wording
-from crm.intake.models import ApiKey, CallbackRequest, IdempotencyRecord
+from crm.intake.models import ApiKey, CallbackInbox, CallbackRequest
 from crm.privacy.models import ConsentRecord, DisclosureRecord
 from tests.conftest import login
 from tests.support.html import csrf_token
@@ -74,7 +74,7 @@ def test_created_only_after_commit_with_consent_and_disclosure_records(client, s
     assert disclosure.channel == "web_form"
     after = counts()
     assert after["leads"] == before["leads"] + 1
-    assert after["idempotency_records"] == before["idempotency_records"] + 1
+    assert after["callback_inbox"] == before["callback_inbox"] + 1
 
 
 def test_replay_with_the_same_key_and_body_answers_the_same_and_writes_nothing(client, secret):
@@ -101,8 +101,10 @@ def test_same_idempotency_key_with_a_different_body_is_409_and_writes_nothing(cl
     problem = assert_problem(response, 409)
     assert "different request body" in problem["detail"]
     assert counts() == before
-    record = db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == "k-409"))
-    assert record.lead_reference == first.get_json()["reference"]
+    record = db.session.scalar(
+        select(CallbackInbox).where(CallbackInbox.idempotency_key == "k-409")
+    )
+    assert record.reference == first.get_json()["reference"]
 
 
 def test_an_idempotency_key_belongs_to_one_website(client, secret):

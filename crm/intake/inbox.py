@@ -1,0 +1,306 @@
+"""The callback inbox: a public callback request is accepted with one committed row, and the
+engine turns each row into the lead within a second.
+
+``accept`` is all the endpoint does before its 201: one INSERT (plus the reads that decide the
+answer), so a burst of requests costs the database a row each. ``build_next_lead`` is the
+engine's part (ARCHITECTURE.md rule 4): it claims one waiting row by compare-and-set and, in the
+caller's transaction, records the lead exactly as a synchronous capture would (contact and
+de-duplication, owner, stage change, consents, disclosure, reminder, out-of-hours page, audit),
+marking the row processed. A row that fails is retried with backoff; after ``MAX_ATTEMPTS`` it
+is ``stuck``: shown to managers (and paged) with its error, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import DBAPIError
+
+from crm import clock
+from crm.database import claim_due, insert_or_ignore
+from crm.errors import DomainError, ErrorKind
+from crm.extensions import db
+from crm.intake import services
+from crm.intake.callback import CallbackRequestData
+from crm.intake.models import CallbackInbox, Lead
+from crm.oncall import paging
+from crm.privacy.services import Actor, record_audit_event
+from crm.queue import INTAKE_KICK, enqueue_after_commit
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+# Seconds before the next try after the 1st, 2nd, 3rd and 4th failure; the 5th makes it stuck.
+BACKOFF_SECONDS = (5, 30, 120, 600)
+OPEN_STATUSES = ("pending", "building", "stuck")
+ERROR_LENGTH = 300
+
+
+@dataclass(frozen=True)
+class InboxAnswer:
+    """What the endpoint answers: the lead reference, and whether it is a repeat."""
+
+    reference: str
+    requested_again: bool
+    replayed: bool = False
+
+
+# --- the endpoint's part ---------------------------------------------------------------------
+
+
+def replay(api_key_id: int | None, idempotency_key: str, request_hash: str) -> InboxAnswer | None:
+    """The answer already given for this key; DomainError (conflict) if the body differs."""
+    row = db.session.execute(
+        select(
+            CallbackInbox.reference, CallbackInbox.requested_again, CallbackInbox.request_hash
+        ).where(
+            CallbackInbox.api_key_id == api_key_id,
+            CallbackInbox.idempotency_key == idempotency_key,
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise DomainError(
+            "This Idempotency-Key was already used with a different request body.",
+            ErrorKind.CONFLICT,
+        )
+    return InboxAnswer(row.reference, row.requested_again, replayed=True)
+
+
+def _answer_for(data: CallbackRequestData) -> tuple[str, bool]:
+    """The reference to give: the person's open lead, a request of theirs still in the inbox,
+    or a new one (no lead has it). The engine applies the same rules when it builds the lead."""
+    contact = services.find_contact(data.phone, data.email)
+    if contact is not None:
+        lead = services.open_lead_for(contact)
+        if lead is not None:
+            return lead.reference, True
+    waiting = [CallbackInbox.phone == data.phone]
+    if data.email:
+        waiting.append(CallbackInbox.email == data.email)
+    earlier = db.session.scalar(
+        select(CallbackInbox.reference)
+        .where(CallbackInbox.status.in_(OPEN_STATUSES), or_(*waiting))
+        .order_by(CallbackInbox.id)
+        .limit(1)
+    )
+    if earlier is not None:
+        return earlier, True
+    return services.unique_reference(), False
+
+
+def accept(
+    data: CallbackRequestData,
+    *,
+    source: str,
+    channel: str,
+    target_minutes: int,
+    api_key_id: int | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    remote_addr: str | None = None,
+    request_id: str | None = None,
+) -> InboxAnswer:
+    """Write the one inbox row for a validated request (a kick follows the commit)."""
+    if idempotency_key and request_hash:
+        previous = replay(api_key_id, idempotency_key, request_hash)
+        if previous is not None:
+            return previous
+    reference, again = _answer_for(data)
+    now = clock.now()
+    stored = insert_or_ignore(
+        db.session,
+        CallbackInbox,
+        received_at=now,
+        source=source,
+        channel=channel,
+        api_key_id=api_key_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        reference=reference,
+        requested_again=again,
+        consent_wording_version=data.consent_wording_version,
+        disclosure_wording_version=data.disclosure_wording_version,
+        target_minutes=target_minutes,
+        request=stored_request(data),
+        phone=data.phone,
+        email=data.email,
+        remote_addr=remote_addr,
+        request_id=request_id,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+    )
+    if not stored:
+        raise DomainError(
+            "A request with this Idempotency-Key is already being handled.", ErrorKind.CONFLICT
+        )
+    enqueue_after_commit(db.session, INTAKE_KICK)
+    return InboxAnswer(reference, again)
+
+
+def stored_request(data: CallbackRequestData) -> dict[str, Any]:
+    values = asdict(data)
+    values["substances"] = list(data.substances)
+    return values
+
+
+def request_from(stored: dict[str, Any] | None) -> CallbackRequestData:
+    """The validated request back from its row; ValueError if the row does not hold one."""
+    if not isinstance(stored, dict):
+        raise ValueError("the inbox row holds no request")
+    try:
+        values = dict(stored)
+        values["substances"] = tuple(values.get("substances") or ())
+        return CallbackRequestData(**values)
+    except TypeError as exc:
+        raise ValueError(f"the stored request does not fit this version: {exc}") from exc
+
+
+# --- the engine's part -----------------------------------------------------------------------
+
+
+def _actor(row: CallbackInbox) -> Actor:
+    if row.api_key_id is not None:
+        return Actor(
+            email=f"api-key:{row.api_key_id}",
+            role="website",
+            ip=row.remote_addr,
+            request_id=row.request_id,
+        )
+    return Actor(ip=row.remote_addr, request_id=row.request_id)  # the hosted form: anonymous
+
+
+def _build(row: CallbackInbox) -> Lead:
+    data = request_from(row.request)
+    result = services.capture_callback_request(
+        data,
+        source=row.source,
+        channel=row.channel,
+        target_minutes=row.target_minutes,
+        actor=_actor(row),
+        api_key_id=row.api_key_id,
+        received_at=clock.as_utc(row.received_at),
+        reference=row.reference,
+    )
+    if row.api_key_id is not None:
+        services.note_api_key_used(row.api_key_id)
+    return result.lead
+
+
+def describe(exc: BaseException) -> str:
+    """The error for managers: its kind and first line (a database error's parameters and
+    detail lines, which may hold the person's details, are left out)."""
+    message = str(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc)
+    first = (message.strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:ERROR_LENGTH]
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1])
+
+
+def _failed(row: CallbackInbox, exc: Exception, now: datetime) -> str:
+    row.attempts += 1
+    row.last_error = describe(exc)
+    if row.attempts >= MAX_ATTEMPTS:
+        row.status = "stuck"
+        paging.trigger_page(
+            f"inbox:{row.id}",
+            f"Callback request {row.reference} could not be recorded: call the person back "
+            "from Stuck requests",
+            to_managers=True,
+        )
+        log.error("inbox row %s is stuck after %s attempts: %s", row.id, row.attempts, exc)
+        return "stuck"
+    row.status = "pending"
+    row.next_attempt_at = now + backoff(row.attempts)
+    log.warning("inbox row %s failed (attempt %s): %s", row.id, row.attempts, exc)
+    return "failed"
+
+
+def build_next_lead() -> str | None:
+    """Claim the oldest waiting row and record its lead in this transaction.
+
+    Returns "built", "failed" (to be retried), "stuck", or None when nothing is waiting. The
+    caller commits: the claim, the lead and the row's new state land together or not at all,
+    so a worker killed half-way leaves the row waiting, and no lead.
+    """
+    now = clock.now()
+    claimed = claim_due(
+        db.session,
+        CallbackInbox.__table__,
+        CallbackInbox.__table__.c.next_attempt_at,
+        now,
+        1,
+        {"status": "building"},
+        returning=[CallbackInbox.__table__.c.id],
+    )
+    if not claimed:
+        return None
+    row = db.session.scalars(
+        select(CallbackInbox)
+        .where(CallbackInbox.id == claimed[0].id)
+        .execution_options(populate_existing=True)
+    ).one()
+    try:
+        with db.session.begin_nested():
+            lead = _build(row)
+    except Exception as exc:  # any error: this row waits for its retry, the next ones go on
+        return _failed(row, exc, now)
+    row.status = "processed"
+    row.processed_at = clock.now()
+    row.lead_id = lead.id
+    # The lead holds the request now: the inbox keeps only the answer it gave.
+    row.request = None
+    row.phone = row.email = row.remote_addr = None
+    return "built"
+
+
+# --- managers' view --------------------------------------------------------------------------
+
+
+def troubled(limit: int = 200) -> list[CallbackInbox]:
+    """Requests that failed at least once and are not built yet: stuck first, oldest first."""
+    return list(
+        db.session.scalars(
+            select(CallbackInbox)
+            .where(CallbackInbox.status.in_(("pending", "stuck")), CallbackInbox.attempts > 0)
+            .order_by((CallbackInbox.status == "stuck").desc(), CallbackInbox.id)
+            .limit(limit)
+        )
+    )
+
+
+def count_stuck() -> int:
+    return int(
+        db.session.scalar(
+            select(func.count()).select_from(CallbackInbox).where(CallbackInbox.status == "stuck")
+        )
+        or 0
+    )
+
+
+def retry(row_id: int, actor: Actor) -> CallbackInbox:
+    """A manager sends a stuck (or waiting) request back to the engine now."""
+    row = db.session.get(CallbackInbox, row_id)
+    if row is None:
+        raise DomainError("No such request in the inbox.", ErrorKind.NOT_FOUND)
+    if row.status == "processed":
+        raise DomainError(f"Request {row.reference} is already recorded as a lead.")
+    db.session.execute(
+        update(CallbackInbox)
+        .where(CallbackInbox.id == row.id, CallbackInbox.status.in_(("pending", "stuck")))
+        .values(status="pending", attempts=0, next_attempt_at=clock.now())
+    )
+    record_audit_event(
+        actor, "update", object_type="callback_inbox", object_id=row.id, detail="retry"
+    )
+    enqueue_after_commit(db.session, INTAKE_KICK)
+    db.session.refresh(row)
+    return row
