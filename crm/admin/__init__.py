@@ -18,8 +18,8 @@ from crm.fees.admin import (
     ReferralFeesView,
 )
 from crm.health.admin import EngineHealthView
-from crm.intake.inbox_admin import StuckRequestsView
 from crm.intake.admin import ApiKeyView, NewEnquiryView, QueueView, SearchView
+from crm.intake.inbox_admin import StuckRequestsView
 from crm.intake.lead_admin import LeadView
 from crm.oncall.admin import DevOutboxView, OnCallView, PagesView
 from crm.oncall.setup_admin import (

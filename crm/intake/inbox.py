@@ -7,7 +7,8 @@ engine's part (ARCHITECTURE.md rule 4): it claims one waiting row by compare-and
 caller's transaction, records the lead exactly as a synchronous capture would (contact and
 de-duplication, owner, stage change, consents, disclosure, reminder, out-of-hours page, audit),
 marking the row processed. A row that fails is retried with backoff; after ``MAX_ATTEMPTS`` it
-is ``stuck``: shown to managers (and paged) with its error, never dropped.
+is ``stuck``: shown to managers (and paged) with its error, never dropped. No savepoint: a
+failed build is rolled back whole and its failure recorded in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from crm import clock
@@ -140,7 +141,7 @@ def accept(
         raise DomainError(
             "A request with this Idempotency-Key is already being handled.", ErrorKind.CONFLICT
         )
-    enqueue_after_commit(db.session, INTAKE_KICK)
+    enqueue_after_commit(db.session(), INTAKE_KICK)
     return InboxAnswer(reference, again)
 
 
@@ -205,9 +206,85 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1])
 
 
-def _failed(row: CallbackInbox, exc: Exception, now: datetime) -> str:
+def _claim(now: datetime) -> int | None:
+    """Compare-and-set the oldest waiting row ``pending → building``: its id, or None."""
+    table = cast(Table, CallbackInbox.__table__)
+    if db.session.get_bind().dialect.name == "postgresql":
+        claimed = claim_due(
+            db.session, table, table.c.next_attempt_at, now, 1, {"status": "building"}, [table.c.id]
+        )
+        return int(claimed[0].id) if claimed else None
+    # SQLite: a statement that begins with UPDATE, so that pysqlite opens the transaction
+    # before it (it runs a WITH ... UPDATE on its own, committed at once, and the claim would
+    # outlive a crash); the database's write lock makes it the only claimer.
+    oldest = (
+        select(table.c.id)
+        .where(table.c.status == "pending", table.c.next_attempt_at <= now)
+        .order_by(table.c.next_attempt_at, table.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    claimed_id = db.session.execute(
+        update(table)
+        .where(table.c.id == oldest, table.c.status == "pending")
+        .values(status="building")
+        .returning(table.c.id)
+    ).scalar()
+    return int(claimed_id) if claimed_id is not None else None
+
+
+class RowFailed(Exception):
+    """Building inbox row ``row_id`` raised ``error``; the caller rolls back, then records it."""
+
+    def __init__(self, row_id: int, error: Exception) -> None:
+        super().__init__(f"inbox row {row_id}: {error}")
+        self.row_id = row_id
+        self.error = error
+
+
+def build_next_lead() -> str | None:
+    """Claim the oldest waiting row and record its lead in this transaction.
+
+    Returns "built", or None when nothing is waiting; raises ``RowFailed`` when building
+    fails. The caller commits: the claim, the lead and the row's new state land together or
+    not at all, so a worker killed half-way leaves the row waiting, and no lead.
+    """
+    row_id = _claim(clock.now())
+    if row_id is None:
+        return None
+    row = db.session.scalars(
+        select(CallbackInbox)
+        .where(CallbackInbox.id == row_id)
+        .execution_options(populate_existing=True)
+    ).one()
+    try:
+        lead = _build(row)
+    except Exception as exc:  # any error: the caller rolls back and records it on the row
+        raise RowFailed(row.id, exc) from exc
+    row.status = "processed"
+    row.processed_at = clock.now()
+    row.lead_id = lead.id
+    # The lead holds the request now: the inbox keeps only the answer it gave.
+    row.request = None
+    row.phone = row.email = row.remote_addr = None
+    return "built"
+
+
+def record_failure(row_id: int, error: Exception) -> str | None:
+    """After the failed build was rolled back: count the attempt, wait ``backoff`` before the
+    next, or after ``MAX_ATTEMPTS`` mark the row stuck and page the managers.
+
+    Returns "failed" or "stuck" (None if another worker has dealt with the row meanwhile).
+    """
+    row = db.session.scalars(
+        select(CallbackInbox)
+        .where(CallbackInbox.id == row_id, CallbackInbox.status == "pending")
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        return None
     row.attempts += 1
-    row.last_error = describe(exc)
+    row.last_error = describe(error)
     if row.attempts >= MAX_ATTEMPTS:
         row.status = "stuck"
         paging.trigger_page(
@@ -216,50 +293,11 @@ def _failed(row: CallbackInbox, exc: Exception, now: datetime) -> str:
             "from Stuck requests",
             to_managers=True,
         )
-        log.error("inbox row %s is stuck after %s attempts: %s", row.id, row.attempts, exc)
+        log.error("inbox row %s is stuck after %s attempts: %s", row.id, row.attempts, error)
         return "stuck"
-    row.status = "pending"
-    row.next_attempt_at = now + backoff(row.attempts)
-    log.warning("inbox row %s failed (attempt %s): %s", row.id, row.attempts, exc)
+    row.next_attempt_at = clock.now() + backoff(row.attempts)
+    log.warning("inbox row %s failed (attempt %s): %s", row.id, row.attempts, error)
     return "failed"
-
-
-def build_next_lead() -> str | None:
-    """Claim the oldest waiting row and record its lead in this transaction.
-
-    Returns "built", "failed" (to be retried), "stuck", or None when nothing is waiting. The
-    caller commits: the claim, the lead and the row's new state land together or not at all,
-    so a worker killed half-way leaves the row waiting, and no lead.
-    """
-    now = clock.now()
-    claimed = claim_due(
-        db.session,
-        CallbackInbox.__table__,
-        CallbackInbox.__table__.c.next_attempt_at,
-        now,
-        1,
-        {"status": "building"},
-        returning=[CallbackInbox.__table__.c.id],
-    )
-    if not claimed:
-        return None
-    row = db.session.scalars(
-        select(CallbackInbox)
-        .where(CallbackInbox.id == claimed[0].id)
-        .execution_options(populate_existing=True)
-    ).one()
-    try:
-        with db.session.begin_nested():
-            lead = _build(row)
-    except Exception as exc:  # any error: this row waits for its retry, the next ones go on
-        return _failed(row, exc, now)
-    row.status = "processed"
-    row.processed_at = clock.now()
-    row.lead_id = lead.id
-    # The lead holds the request now: the inbox keeps only the answer it gave.
-    row.request = None
-    row.phone = row.email = row.remote_addr = None
-    return "built"
 
 
 # --- managers' view --------------------------------------------------------------------------
@@ -301,6 +339,6 @@ def retry(row_id: int, actor: Actor) -> CallbackInbox:
     record_audit_event(
         actor, "update", object_type="callback_inbox", object_id=row.id, detail="retry"
     )
-    enqueue_after_commit(db.session, INTAKE_KICK)
+    enqueue_after_commit(db.session(), INTAKE_KICK)
     db.session.refresh(row)
     return row

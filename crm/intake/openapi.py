@@ -80,7 +80,10 @@ def openapi_document() -> dict[str, Any]:
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string", "maxLength": 255},
-                            "description": "Retries with this key and body get one answer.",
+                            "description": (
+                                "Retries with this key and body get one answer and one lead, "
+                                "even when sent at the same instant."
+                            ),
                         }
                     ],
                     "requestBody": {
@@ -93,7 +96,17 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "201": {
-                            "description": "Recorded (after commit).",
+                            "description": (
+                                "Received: the request is committed to the service's callback "
+                                "inbox, durably (it survives a restart of any process), with "
+                                "the consent and disclosure wording versions it names. The lead "
+                                "itself (owner, queue, reminders, the out-of-hours page) is "
+                                "built from it by the engine, normally within a second; the "
+                                "reference returned is the lead's. `requested_again: true` "
+                                "when it joins the person's open lead (or a request of theirs "
+                                "still in the inbox). A retry with the same Idempotency-Key "
+                                "and body gets this same answer, with Idempotent-Replayed: true."
+                            ),
                             "content": {
                                 "application/json": {
                                     "schema": {"$ref": "#/components/schemas/CallbackReceipt"}

@@ -89,14 +89,17 @@ def build_leads(report: TickReport, deadline: float) -> None:
     A failure is recorded on its row (retried later) and the loop goes on to the next one.
     """
     while time.monotonic() < deadline:
-        with unit_of_work():
-            outcome = inbox.build_next_lead()
+        try:
+            with unit_of_work():
+                outcome = inbox.build_next_lead()
+        except inbox.RowFailed as failure:  # rolled back: the row waits, its error recorded
+            with unit_of_work():
+                inbox.record_failure(failure.row_id, failure.error)
+            report.inbox_failures += 1
+            continue
         if outcome is None:
             return
-        if outcome == "built":
-            report.leads += 1
-        else:
-            report.inbox_failures += 1
+        report.leads += 1
 
 
 def run_inbox(budget_seconds: float = TICK_BUDGET_SECONDS) -> TickReport:

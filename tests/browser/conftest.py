@@ -103,6 +103,7 @@ def serve(
             )
             assert f"Created {role} account for {email}." in out
         processes = Processes(workdir)
+        _DATABASES[url] = database_url
         try:
             processes.start(
                 "web",
@@ -124,12 +125,68 @@ def serve(
             yield LiveServer(url, dict(STAFF), env), processes
         finally:
             processes.stop_all()
+            _DATABASES.pop(url, None)
+
+
+# The database behind each server (by its URL), so a journey can wait for the engine.
+_DATABASES: dict[str, str] = {}
+
+
+def start_engine(server: LiveServer, processes: Processes, workdir: Path) -> None:
+    """A Celery worker and beat beside the server, as ``make run`` starts them: the engine
+    builds the leads of callback requests from the inbox, and ticks every ENGINE_TICK_SECONDS."""
+    celery = [str(BIN / "celery"), "-A", "workers.celery_app"]
+    processes.start(
+        "worker",
+        [*celery, "worker", "--loglevel", "INFO", "--concurrency", "1",
+         "--without-gossip", "--without-mingle"],
+        server.env,
+    )  # fmt: skip
+    processes.start(
+        "beat",
+        [*celery, "beat", "--loglevel", "INFO", "--schedule", str(workdir / "beat-schedule")],
+        server.env,
+    )  # fmt: skip
+
+
+@contextmanager
+def serve_with_engine(workdir: Path, label: str, **settings: str) -> Iterator[LiveServer]:
+    """``serve`` with a worker and beat, on a Redis of their own (no other test's worker may
+    take this engine's wake-ups, nor this worker theirs)."""
+    from tests.support.servers import EmbeddedRedis
+
+    with EmbeddedRedis(workdir) as redis_server:
+        settings.setdefault("ENGINE_TICK_SECONDS", "1")
+        with serve(workdir, redis_server.url, label, **settings) as (server, processes):
+            start_engine(server, processes, workdir)
+            yield server
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveServer]:
-    with serve(tmp_path_factory.mktemp("browser"), redis_url, "browser") as (server, _):
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serve_with_engine(tmp_path_factory.mktemp("browser"), "browser") as server:
         yield server
+
+
+def wait_for_lead(page: Page, reference: str, seconds: float = 15) -> None:
+    """Until the engine has built the lead of a request the inbox accepted (within a second
+    with the worker running; beat's tick is the fallback)."""
+    from sqlalchemy import create_engine, text
+
+    base = re.match(r"^https?://[^/]+", page.url)
+    database_url = _DATABASES.get(base.group(0)) if base else None
+    assert database_url, f"no server known for {page.url}"
+    engine = create_engine(database_url)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.scalar(text("SELECT 1 FROM leads WHERE reference = :r"), {"r": reference}):
+                    return
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"the engine did not build lead {reference} within {seconds:.0f} s")
 
 
 @pytest.fixture(scope="session")
@@ -297,6 +354,7 @@ def request_callback(
     expect(page.get_by_role("heading", name="Thank you. We will call you soon.")).to_be_visible()
     reference = page.get_by_test_id("reference").inner_text()
     assert REFERENCE.fullmatch(reference), reference
+    wait_for_lead(page, reference)
     return reference
 
 

@@ -29,7 +29,7 @@ from tests.browser.conftest import (
     log_in,
     request_callback,
     screenshot,
-    serve,
+    serve_with_engine,
 )
 from tests.browser.test_intake_journey import make_available_for_new_leads, open_lead_from_queue
 from tests.browser.test_referral_journey import assess_the_story, record
@@ -40,10 +40,10 @@ YEAR = TODAY.year
 
 
 @pytest.fixture(scope="module")
-def fees_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveServer]:
+def fees_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Its own server and database: the invoice numbers start at 0001, and the clinic added
     here changes no other journey's match."""
-    with serve(tmp_path_factory.mktemp("fees"), redis_url, "fees") as (server, _):
+    with serve_with_engine(tmp_path_factory.mktemp("fees"), "fees") as server:
         yield server
 
 

@@ -28,7 +28,7 @@ from tests.browser.conftest import (
     log_in,
     request_callback,
     screenshot,
-    serve,
+    serve_with_engine,
 )
 
 pytestmark = pytest.mark.browser
@@ -42,10 +42,10 @@ def last_monday() -> date:
 
 @pytest.fixture(scope="module")
 def reports_server(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     """Its own server and database, so the figures are the two leads made here."""
-    with serve(tmp_path_factory.mktemp("reports"), redis_url, "reports") as (server, _):
+    with serve_with_engine(tmp_path_factory.mktemp("reports"), "reports") as server:
         yield server
 
 

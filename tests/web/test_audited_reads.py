@@ -26,7 +26,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_admin.model import BaseModelView
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.routing import Rule
 
 from crm import clock
@@ -36,8 +36,8 @@ from crm.extensions import db
 from crm.fees import accruals, invoicing
 from crm.fees.models import FeeAgreement, Invoice
 from crm.health.services import record_heartbeat
-from crm.intake import pipeline
-from crm.intake.models import Lead
+from crm.intake import inbox, pipeline
+from crm.intake.models import CallbackInbox, Lead
 from crm.oncall import calendar, links, paging, reminders
 from crm.oncall.models import Closure, Page, Rota
 from crm.privacy import access, archive, breaches, requests
@@ -48,7 +48,7 @@ from crm.referrals import referring
 from crm.referrals.models import Referral
 from crm.reports.admin import read_request
 from tests.services.fee_factories import agreement_for, harbour_house, move, uk
-from tests.services.intake_factories import actor_for, capture
+from tests.services.intake_factories import actor_for, capture, request_data
 from tests.services.oncall_factories import person, policy, rota, rota_step
 from tests.services.provider_factories import MANAGER, csv_bytes, sample_rows
 from tests.services.referral_factories import STORY_ANSWERS, assessed_lead, present
@@ -116,6 +116,9 @@ CLIENT_DATA: dict[str, ClientData] = {
     ),
     "oncall.index": ClientData("open pages' summaries name leads; overdue reminders", "pages"),
     "pages.index": ClientData("pages' summaries name leads", "pages"),
+    "stuck_requests.index": ClientData(
+        "requests the engine could not record: who asked, their phone", "callback_inbox"
+    ),
     "pages.details": ClientData("a page about a lead and its messages", "pages", "{page_id}"),
     "ack.acknowledge": ClientData(
         "the acknowledge link shows the page summary", "pages", "{page_id}"
@@ -325,6 +328,17 @@ def _flagged_lead(advisor: User) -> Lead:
     return lead
 
 
+def _stuck_request() -> None:
+    """A callback request from the flagged person that the engine gave up on."""
+    data = request_data(name=FLAGGED.name, phone="07700 900457", email=FLAGGED.email)
+    answer = inbox.accept(data, source="web_form", channel="web_form", target_minutes=15)
+    db.session.execute(
+        update(CallbackInbox)
+        .where(CallbackInbox.reference == answer.reference)
+        .values(status="stuck", attempts=inbox.MAX_ATTEMPTS, last_error="ValueError: test")
+    )
+
+
 def _answered_access_request(admin: User) -> tuple[int, int]:
     """A verified subject access request from the referred client, its ZIP built."""
     actor = actor_for(admin)
@@ -356,6 +370,7 @@ def world(staff: dict[str, User]) -> World:
     db.session.add(Closure(day=date(2031, 1, 2), name="Test closure"))
     job = imports.start_import("directory.csv", csv_bytes(sample_rows()[:1]), MANAGER)
     request_id, export_id = _answered_access_request(staff["admin"])
+    _stuck_request()
     breach = breaches.record_breach(
         breaches.IncidentDetails("Laptop left on a train", clock.now() - timedelta(hours=2)),
         actor_for(staff["admin"]),
