@@ -157,12 +157,17 @@ class Settings:
         }
 
 
+NEVER_AUTOMATICALLY = 2**62  # executions of one statement before psycopg would prepare it
+
+
 def _engine_options(database_url: str) -> dict[str, Any]:
     options: dict[str, Any] = {"pool_pre_ping": True}
     if database_url.startswith("postgresql"):
-        # No server-side prepared statements: after five runs of one statement PostgreSQL may
-        # plan it once for any parameters, and a search then ignores how rare its term is.
-        options["connect_args"] = {"prepare_threshold": None}
+        # No automatic server-side prepared statements: after five runs of one statement
+        # PostgreSQL may plan it once for any parameters, and a search then ignores how rare
+        # its term is. (None would also refuse the one statement that asks to be prepared,
+        # the intake's look-up, crm.intake.inbox: a threshold never reached allows it.)
+        options["connect_args"] = {"prepare_threshold": NEVER_AUTOMATICALLY}
     return options
 
 

@@ -99,8 +99,10 @@ def insert_or_ignore(session: Session | scoped_session[Any], model: Any, **value
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    primary_key = model.__table__.primary_key.columns.values()[0]
-    statement = insert(model).values(**values).on_conflict_do_nothing().returning(primary_key)
+    # The Table, not the mapped class: a Core INSERT, without the ORM's bulk-insert machinery.
+    table = model.__table__
+    primary_key = table.primary_key.columns.values()[0]
+    statement = insert(table).values(**values).on_conflict_do_nothing().returning(primary_key)
     return session.execute(statement).scalar() is not None
 
 

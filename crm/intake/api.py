@@ -12,7 +12,7 @@ from crm.auth.access import public
 from crm.database import unit_of_work
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import csrf, limiter
-from crm.intake import inbox, services
+from crm.intake import inbox, rate_limits, services
 from crm.intake.callback import IntakeInvalid, parse_callback_request
 from crm.intake.openapi import openapi_document
 from crm.requestctx import request_id
@@ -41,14 +41,6 @@ def problem(
 
 def _settings() -> Any:
     return current_app.config["CRM_SETTINGS"]
-
-
-def _per_ip() -> str:
-    return f"{_settings().intake_per_ip_per_minute} per minute"
-
-
-def _global() -> str:
-    return f"{_settings().intake_global_per_minute} per minute"
 
 
 def _bearer() -> str | None:
@@ -89,9 +81,13 @@ def _created(answer: inbox.InboxAnswer) -> Response:
 
 @bp.post("/callback-requests")
 @public
-@limiter.limit(_per_ip, scope="intake-ip")
-@limiter.limit(_global, key_func=lambda: "all", scope="intake-global")
+@limiter.exempt  # crm.intake.rate_limits: both limits in one round trip
 def create_callback_request() -> Response:
+    settings = _settings()
+    if rate_limits.over_limit(
+        request.remote_addr, settings.intake_per_ip_per_minute, settings.intake_global_per_minute
+    ):
+        return too_many_requests()
     key = services.authenticate_api_key(_bearer())
     if key is None:
         return problem(401, "Unauthorised", "Send a valid website API key as a Bearer token.")

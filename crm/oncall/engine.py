@@ -102,10 +102,31 @@ def build_leads(report: TickReport, deadline: float) -> None:
         report.leads += 1
 
 
-def run_inbox(budget_seconds: float = TICK_BUDGET_SECONDS) -> TickReport:
-    """The intake kick: build the waiting leads now (their reminders and pages kick the rest)."""
+INBOX_BUDGET_SECONDS = 5.0
+LINGER_POLL_SECONDS = 0.02
+
+
+def run_inbox(
+    budget_seconds: float = INBOX_BUDGET_SECONDS, linger_seconds: float = 0.0
+) -> TickReport:
+    """The intake kick: build the waiting leads now (their reminders and pages kick the rest).
+
+    With ``linger_seconds`` (the kick passes ``inbox.LINGER_SECONDS``), after each lead it
+    keeps looking that long for the next, polling: the web skips kicks while one was sent
+    moments ago (``inbox.KICK_EVERY_SECONDS``). A kick that finds nothing stops at once.
+    """
     report = TickReport()
-    build_leads(report, time.monotonic() + budget_seconds)
+    deadline = time.monotonic() + budget_seconds
+    build_leads(report, deadline)
+    if not (report.leads or report.inbox_failures):
+        return report
+    quiet_until = time.monotonic() + linger_seconds
+    while time.monotonic() < min(quiet_until, deadline):
+        time.sleep(LINGER_POLL_SECONDS)
+        done = report.leads + report.inbox_failures
+        build_leads(report, deadline)
+        if report.leads + report.inbox_failures > done:
+            quiet_until = time.monotonic() + linger_seconds
     return report
 
 

@@ -26,6 +26,7 @@ from tests.web.intake_helpers import (
     give,
     issue_key,
     last_audit_id,
+    lead_by_reference,
     lead_page,
     make_lead,
     on_shift,
@@ -353,7 +354,7 @@ def test_stored_script_and_img_payloads_render_inert_on_every_screen(app, client
         body(name=XSS_NAME, message=XSS_MESSAGE, consent_to_health_details=True),
         issue_key(),
     )
-    lead = db.session.scalar(select(Lead).where(Lead.reference == response.get_json()["reference"]))
+    lead = lead_by_reference(response.get_json()["reference"])  # once the engine built it
     escaped_name = "&lt;script&gt;alert(1)&lt;/script&gt;"
     escaped_message = "&lt;img src=x onerror=alert(1)&gt;"
     screens = {
