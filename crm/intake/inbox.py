@@ -145,7 +145,7 @@ def _prepared_answer_query(with_email: bool) -> tuple[str, dict[str, Any]]:
     connection: planning it took 1.5 ms, running it 0.2). The app prepares nothing else
     (config.py: searches need plans made for their terms); every look-up here is equality on
     an indexed, near-unique column, which one generic plan serves for any value."""
-    compiled = _answer_query(with_email).compile(dialect=psycopg_dialect())
+    compiled = _answer_query(with_email).compile(dialect=psycopg_dialect())  # type: ignore[no-untyped-call]
     return str(compiled), dict(compiled.params)
 
 
