@@ -26,7 +26,11 @@ def clean_text(value: str | None, *, label: str, max_length: int, required: bool
         return ""
     if len(text) > max_length:
         raise ValueError(f"{label} must be at most {max_length} characters.")
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in text):
+    # isprintable() is false for every character of those categories (and for some
+    # separators this allows): in C, so the check per character runs only when it is false.
+    if not text.isprintable() and any(
+        unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in text
+    ):
         raise ValueError(f"{label} contains control characters.")
     return text
 

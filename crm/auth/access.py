@@ -10,6 +10,7 @@ from flask import abort, redirect, request, url_for
 from flask_login import current_user
 
 from crm.auth.permissions import Permission, has_permission
+from crm.extensions import limiter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,3 +56,23 @@ def public(view: F) -> F:
     """The view is open to anyone (login page, health check, public intake)."""
     view.is_public = True  # type: ignore[attr-defined]
     return view
+
+
+def sessionless(view: F) -> F:
+    """The view serves machines with a key of their own, never a staff browser: no staff
+    session is looked up for it, no second step asked, and Flask-Limiter's per-request
+    machinery is skipped (the view counts its own limits). Use with ``public``."""
+    view.is_sessionless = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_sessionless_request() -> bool:
+    """True if this request is for a ``sessionless`` view."""
+    from flask import current_app, request
+
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "is_sessionless", False))
+
+
+# Flask-Limiter runs before every request; for a sessionless view it stops at this filter.
+limiter.request_filter(is_sessionless_request)

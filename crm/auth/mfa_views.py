@@ -23,7 +23,7 @@ from flask import (
 from flask_login import current_user
 
 from crm.auth import factors, totp
-from crm.auth.access import public, requires
+from crm.auth.access import is_sessionless_request, public, requires
 from crm.auth.models import StaffSession
 from crm.auth.permissions import Permission
 from crm.auth.views import bp, safe_next
@@ -73,6 +73,8 @@ def after_password(next_url: str | None) -> Any:
 def _gate() -> Any:
     endpoint = request.endpoint or ""
     if endpoint in OPEN_BEFORE_SECOND_STEP or endpoint.endswith("static") or not endpoint:
+        return None
+    if is_sessionless_request():  # a website's key, not a staff session
         return None
     if not current_user.is_authenticated:
         return None

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from crm.auth.access import public
+from crm.auth.access import public, sessionless
 from crm.database import unit_of_work
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import csrf, limiter
@@ -81,7 +81,8 @@ def _created(answer: inbox.InboxAnswer) -> Response:
 
 @bp.post("/callback-requests")
 @public
-@limiter.exempt  # crm.intake.rate_limits: both limits in one round trip
+@sessionless  # a website's key, never a staff session; crm.intake.rate_limits counts its limits
+@limiter.exempt
 def create_callback_request() -> Response:
     settings = _settings()
     if rate_limits.over_limit(

@@ -203,6 +203,23 @@ def test_clean_text_refuses_control_characters(char: str) -> None:
         clean_text(f"Anna{char}Smith", label="Name", max_length=40)
 
 
+@given(st.text(max_size=30))
+@example("Anna\u00a0Smith")  # a no-break space: not printable to Python, allowed here
+@example("line\u2028break")  # a line separator: the same
+def test_clean_text_refuses_exactly_the_control_categories(value: str) -> None:
+    """The isprintable() fast path changes nothing: refused iff a character is Cc/Cf/Cs/Co."""
+    import unicodedata
+
+    text = value.strip()
+    assume(text)
+    bad = any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in text)
+    if bad:
+        with pytest.raises(ValueError, match="control characters"):
+            clean_text(value, label="Name", max_length=40)
+    else:
+        assert clean_text(value, label="Name", max_length=40) == text
+
+
 def test_clean_text_refuses_overlong_text() -> None:
     assert clean_text("x" * 40, label="Name", max_length=40) == "x" * 40
     with pytest.raises(ValueError, match=r"^Name must be at most 40 characters\.$"):

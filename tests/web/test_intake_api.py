@@ -410,3 +410,39 @@ def test_only_admins_manage_api_keys(client, staff, secret, role):
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(ApiKey)) == before
     assert db.session.get(ApiKey, key.id).revoked_at is None
+
+
+def test_both_rate_limit_counters_expire_after_two_windows(app, client, secret):
+    """The counting script sets each counter's lifetime when it first counts it, so a
+    window's counters go away by themselves (nothing in Redis grows without end)."""
+    import redis as redis_lib
+
+    from crm.intake import rate_limits
+
+    assert post_api(client, body(phone="07700 900301"), secret, ip="10.2.0.1").status_code == 201
+    assert post_api(client, body(phone="07700 900302"), secret, ip="10.2.0.1").status_code == 201
+    store = redis_lib.Redis.from_url(app.config["RATELIMIT_STORAGE_URI"])
+    prefix = app.config["RATELIMIT_KEY_PREFIX"]
+    mine = [k for k in store.keys(f"{prefix}/intake-ip/10.2.0.1/*")]
+    everyone = sorted(store.keys(f"{prefix}/intake-global/*"))
+    assert len(mine) == 1 and everyone
+    assert int(store.get(mine[0])) == 2
+    for key in (mine[0], everyone[-1]):
+        assert 0 < store.ttl(key) <= 2 * rate_limits.WINDOW_SECONDS
+
+
+def test_the_api_never_asks_a_half_signed_in_browser_for_its_second_step(client, secret, staff):
+    """A website's key is not a staff session: a browser that has given a manager's password
+    but not yet the second factor still reaches the API, not the second-step page."""
+    from tests.conftest import PASSWORD
+
+    page = client.get("/login").get_data(as_text=True)
+    credentials = {"email": staff["manager"].email, "password": PASSWORD}
+    answer = client.post("/login", data=credentials | {"csrf_token": csrf_token(page)})
+    assert answer.headers["Location"].startswith("/login/second-step")
+    gated = client.get("/admin/")
+    assert gated.status_code == 302 and "/login/second-step" in gated.headers["Location"]
+
+    answer = post_api(client, body(phone="07700 900311"), secret)
+    assert answer.status_code == 201
+    assert answer.get_json()["status"] == "received"
