@@ -31,6 +31,7 @@ from bench import bare, intake_lateness, load, seed
 from bench.pages import intake_body, issue_key, time_pages
 from config import load_settings
 from crm.app import create_app, settle_startup_objects
+from crm.database import unit_of_work
 from crm.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,9 +105,36 @@ def prepare(app: Flask, leads: int) -> dict[str, Any]:
             seconds, skipped = info.seconds, False
             _say(f"seeded in {seconds:.0f} s")
         seed.ensure_office_hours(db.engine)
+        summaries = _summaries_built()
         with db.engine.connect() as conn:
             counts = seed.table_counts(conn)
-    return {"leads": leads, "seed_seconds": round(seconds, 1), "reused": skipped, "rows": counts}
+    return {
+        "leads": leads,
+        "seed_seconds": round(seconds, 1),
+        "reused": skipped,
+        "rows": counts,
+        "summary_build_seconds": summaries,
+    }
+
+
+def _summaries_built() -> float | None:
+    """Build the report summaries once, as a running service has them. The seed writes leads
+    without them; left unbuilt, the worker's first minute-tick would do the full build (398 s
+    at 1,000,000 leads, one worker process at full CPU) in the middle of the lateness run and
+    measure that instead of the steady state. Returns the seconds taken, None if built already.
+    """
+    from crm.reports import summary
+
+    with unit_of_work():
+        if summary.refreshed_at() is not None:
+            return None
+    _say("building the report summaries once (a running service has them)")
+    started = time.perf_counter()
+    with unit_of_work():
+        summary.refresh(full=True)
+    seconds = round(time.perf_counter() - started, 1)
+    _say(f"report summaries built in {seconds:.0f} s")
+    return seconds
 
 
 # --- throughput ------------------------------------------------------------------------------
@@ -261,7 +289,8 @@ def print_table(report: dict[str, Any]) -> None:
         )
         _say(
             f"  out of hours → SMS   median {o.get('median_s', 0):.2f} / p95 "
-            f"{o.get('p95_s', 0):.2f} s (n={o['n']})   target p95 < 3 s"
+            f"{o.get('p95_s', 0):.2f} s (n={o['n']} of {o.get('of', o['n'])} answered "
+            "with a message within 30 s)   target p95 < 3 s"
         )
 
 

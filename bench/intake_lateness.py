@@ -271,7 +271,7 @@ def out_of_hours(
     finally:
         _open_office(app)
     if not latencies:
-        return {"n": 0}
+        return {"n": 0, "of": requests}
     return {
         "n": len(latencies),
         "of": requests,

@@ -1,14 +1,15 @@
 """The callback inbox: a public callback request is accepted with one committed row, and the
 engine turns each row into the lead within a second.
 
-``accept`` is all the endpoint does before its 201: one INSERT (plus the reads that decide the
-answer), so a burst of requests costs the database a row each. ``build_next_lead`` is the
-engine's part (ARCHITECTURE.md rule 4): it claims one waiting row by compare-and-set and, in the
-caller's transaction, records the lead exactly as a synchronous capture would (contact and
-de-duplication, owner, stage change, consents, disclosure, reminder, out-of-hours page, audit),
-marking the row processed. A row that fails is retried with backoff; after ``MAX_ATTEMPTS`` it
-is ``stuck``: shown to managers (and paged) with its error, never dropped. No savepoint: a
-failed build is rolled back whole and its failure recorded in a transaction of its own.
+``accept`` is all the endpoint does before its 201: one INSERT ... SELECT that works out the
+answer and writes the row, so a burst of requests costs the database a statement each.
+``build_next_lead`` is the engine's part (ARCHITECTURE.md rule 4): it claims one waiting row
+by compare-and-set and, in the caller's transaction, records the lead exactly as a synchronous
+capture would (contact and de-duplication, owner, stage change, consents, disclosure,
+reminder, out-of-hours page, audit), marking the row processed. A row that fails is retried
+with backoff; after ``MAX_ATTEMPTS`` it is ``stuck``: shown to managers (and paged) with its
+error, never dropped. No savepoint: a failed build is rolled back whole and its failure
+recorded in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
+from psycopg.types.json import Json
 from sqlalchemy import (
     Table,
     bindparam,
@@ -136,17 +138,85 @@ def _answer_query(with_email: bool) -> Any:
         .scalar_subquery()
     )
     taken = select(leads.c.id).where(leads.c.reference == bindparam("candidate")).exists()
-    return select(open_lead, earlier, taken)
+    return select(open_lead.label("open_lead"), earlier.label("earlier"), taken.label("taken"))
+
+
+# The inbox row's columns the endpoint writes, in the order of the one INSERT.
+_ACCEPT_COLUMNS = (
+    "received_at",
+    "source",
+    "channel",
+    "api_key_id",
+    "idempotency_key",
+    "request_hash",
+    "consent_wording_version",
+    "disclosure_wording_version",
+    "target_minutes",
+    "request",
+    "phone",
+    "email",
+    "remote_addr",
+    "request_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+)
 
 
 @cache
-def _prepared_answer_query(with_email: bool) -> tuple[str, dict[str, Any]]:
-    """On PostgreSQL the read is a server-side prepared statement (its plan made once per
-    connection: planning it took 1.5 ms, running it 0.2). The app prepares nothing else
+def _accept_statement(dialect: str, with_email: bool) -> Any:
+    """The endpoint's one statement: INSERT ... SELECT the answer ... ON CONFLICT DO NOTHING
+    RETURNING reference, requested_again. The answer (``_answer_query``) is worked out in the
+    statement itself: the open lead's reference, else the inbox's, else the candidate. It
+    inserts nothing when the key was used already or (rarely) the candidate is a lead's
+    reference: ``accept`` then takes the two-statement path, which tells the two apart."""
+    table = cast(Table, CallbackInbox.__table__)
+    answer = _answer_query(with_email).subquery("answer")
+    repeat = or_(answer.c.open_lead.is_not(None), answer.c.earlier.is_not(None))
+    values = [bindparam(name, type_=table.c[name].type) for name in _ACCEPT_COLUMNS]
+    reference = func.coalesce(
+        answer.c.open_lead, answer.c.earlier, bindparam("candidate", type_=table.c.reference.type)
+    )
+    chosen = (
+        select(*values, reference, repeat)
+        .select_from(answer)
+        .where(or_(repeat, answer.c.taken.is_(False)))
+    )
+    columns = [*_ACCEPT_COLUMNS, "reference", "requested_again"]
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(table)
+        .from_select(columns, chosen, include_defaults=False)
+        .on_conflict_do_nothing()
+        .returning(table.c.reference, table.c.requested_again)
+    )
+
+
+@cache
+def _prepared(name: str, with_email: bool) -> tuple[str, dict[str, Any]]:
+    """On PostgreSQL the endpoint's statements are server-side prepared (a plan made once per
+    connection: planning the answer took 1.5 ms, running it 0.2) and run on the driver's
+    cursor, with none of SQLAlchemy's per-execution work. The app prepares nothing else
     (config.py: searches need plans made for their terms); every look-up here is equality on
     an indexed, near-unique column, which one generic plan serves for any value."""
-    compiled = _answer_query(with_email).compile(dialect=psycopg_dialect())  # type: ignore[no-untyped-call]
+    compiled = _statement(name, "postgresql", with_email).compile(dialect=psycopg_dialect())  # type: ignore[no-untyped-call]
     return str(compiled), dict(compiled.params)
+
+
+def _run(name: str, with_email: bool, params: dict[str, Any]) -> Any:
+    """One of the endpoint's statements in the session's transaction: its row, or None."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        sql, fixed = _prepared(name, with_email)
+        bound = {k: Json(v) if isinstance(v, dict) else v for k, v in params.items()}
+        with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(sql, fixed | bound, prepare=True)
+            return cursor.fetchone()
+    return connection.execute(_statement(name, connection.dialect.name, with_email), params).first()
+
+
+def _statement(name: str, dialect: str, with_email: bool) -> Any:
+    return _accept_statement(dialect, with_email) if name == "accept" else _answer_query(with_email)
 
 
 @cache
@@ -162,15 +232,11 @@ def _answer_for(data: CallbackRequestData) -> tuple[str, bool]:
     or a new one no lead has. The engine applies the same rules
     (``services.capture_callback_request``) when it builds the lead."""
     candidate = new_reference()
-    params = {"phone": data.phone, "email": data.email, "candidate": candidate}
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        sql, fixed = _prepared_answer_query(bool(data.email))
-        with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-            cursor.execute(sql, fixed | params, prepare=True)
-            row = cursor.fetchone()
-    else:
-        row = connection.execute(_answer_query(bool(data.email)), params).one()
+    row = _run(
+        "answer",
+        bool(data.email),
+        {"phone": data.phone, "email": data.email, "candidate": candidate},
+    )
     if row[0] is not None:
         return row[0], True
     if row[1] is not None:
@@ -192,42 +258,49 @@ def accept(
 ) -> InboxAnswer:
     """Write the one inbox row for a validated request (a kick follows the commit).
 
-    A replayed Idempotency-Key finds its row taken: the INSERT writes nothing and the caller
-    (in a new transaction) answers from that row with ``replay``, or refuses a different body.
+    One statement answers and inserts. When it inserts nothing, the two-statement path (the
+    answer, then a plain INSERT) runs: a replayed Idempotency-Key finds its row taken again and
+    the caller (in a new transaction) answers from that row with ``replay``, or refuses a
+    different body; a candidate reference a lead already has is replaced by an unused one.
     """
-    reference, again = _answer_for(data)
     now = clock.now()
-    connection = db.session.connection()
-    stored = connection.execute(
-        _insert_statement(connection.dialect.name),
-        {
-            "received_at": now,
-            "source": source,
-            "channel": channel,
-            "api_key_id": api_key_id,
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash,
-            "reference": reference,
-            "requested_again": again,
-            "consent_wording_version": data.consent_wording_version,
-            "disclosure_wording_version": data.disclosure_wording_version,
-            "target_minutes": target_minutes,
-            "request": stored_request(data),
-            "phone": data.phone,
-            "email": data.email,
-            "remote_addr": remote_addr,
-            "request_id": request_id,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-        },
-    ).scalar()
-    if stored is None:
-        raise DomainError(
-            "A request with this Idempotency-Key is already being handled.", ErrorKind.CONFLICT
-        )
+    values: dict[str, Any] = {
+        "received_at": now,
+        "source": source,
+        "channel": channel,
+        "api_key_id": api_key_id,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "consent_wording_version": data.consent_wording_version,
+        "disclosure_wording_version": data.disclosure_wording_version,
+        "target_minutes": target_minutes,
+        "request": stored_request(data),
+        "phone": data.phone,
+        "email": data.email,
+        "remote_addr": remote_addr,
+        "request_id": request_id,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+    row = _run("accept", bool(data.email), values | {"candidate": new_reference()})
+    if row is not None:
+        answer = InboxAnswer(row[0], bool(row[1]))
+    else:
+        reference, again = _answer_for(data)
+        connection = db.session.connection()
+        stored = connection.execute(
+            _insert_statement(connection.dialect.name),
+            values | {"reference": reference, "requested_again": again},
+        ).scalar()
+        if stored is None:
+            raise DomainError(
+                "A request with this Idempotency-Key is already being handled.",
+                ErrorKind.CONFLICT,
+            )
+        answer = InboxAnswer(reference, again)
     _kick()
-    return InboxAnswer(reference, again)
+    return answer
 
 
 # A kick costs the request about a millisecond of CPU (Celery's message), more than the rest

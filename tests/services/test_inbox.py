@@ -194,6 +194,22 @@ def test_a_repeat_of_an_open_lead_is_answered_with_its_reference() -> None:
     assert (second.reference, second.requested_again) == (first.reference, True)
 
 
+def test_a_candidate_reference_a_lead_already_has_is_never_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = _accept(0)
+    _build(0.02)
+    # The next random candidates are Sam's lead's reference: the one statement inserts nothing,
+    # and the two-statement path gives an unused reference instead.
+    fresh = iter(["L-FRESH2"])
+    monkeypatch.setattr(inbox, "new_reference", lambda: first.reference)
+    monkeypatch.setattr(services, "new_reference", lambda: next(fresh))
+    answer = _accept(1, name="Jo", phone="07700 900999", email="jo@example.com")
+    assert (answer.reference, answer.requested_again) == ("L-FRESH2", False)
+    rows = db.session.scalars(select(CallbackInbox).order_by(CallbackInbox.id)).all()
+    assert [r.reference for r in rows] == [first.reference, "L-FRESH2"]
+
+
 def test_a_reference_taken_in_between_gets_a_fresh_one_and_the_row_points_to_the_lead() -> None:
     answer = _accept(0)
     other = _accept(0.01, name="Jo", phone="07700 900999", email="jo@example.com")
