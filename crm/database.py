@@ -1,14 +1,20 @@
-"""Declarative Base with a constraint naming convention, column types and unit_of_work()."""
+"""Declarative Base with a constraint naming convention, column types, unit_of_work() and
+the autocommit twin of an engine."""
 
 from __future__ import annotations
 
+import os
+import select as io_select
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
-from sqlalchemy.engine import Dialect
+from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry, scoped_session
 
 from crm import clock
@@ -69,6 +75,89 @@ def unit_of_work(session: Session | None = None) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+# --- the autocommit twin ----------------------------------------------------------------------
+
+_twins: weakref.WeakKeyDictionary[Engine, tuple[int, Engine]] = weakref.WeakKeyDictionary()
+_twins_lock = threading.Lock()
+
+
+def autocommit_twin(engine: Engine, options: dict[str, Any]) -> Engine:
+    """The same database as ``engine`` (made with ``options``) through a pool of its own whose
+    connections are in autocommit: each statement is its own transaction, with no BEGIN and no
+    COMMIT round trip. For work that is one statement (the intake endpoint's INSERT).
+
+    Its pool does not ping on checkout (a round trip per request); it looks at the socket
+    instead (``_still_open``), which catches what a ping catches after a server restart or a
+    terminated backend. One twin per engine and process: a forked worker makes its own.
+    """
+    known = _twins.get(engine)
+    if known is not None and known[0] == os.getpid():
+        return known[1]
+    with _twins_lock:
+        known = _twins.get(engine)
+        if known is None or known[0] != os.getpid():
+            twin = create_engine(
+                engine.url,
+                **{k: v for k, v in options.items() if k != "pool_pre_ping"},
+                isolation_level="AUTOCOMMIT",
+                pool_reset_on_return=None,  # nothing to roll back: no transaction is ever open
+            )
+            event.listen(twin, "checkout", _refuse_closed)
+            known = _twins[engine] = (os.getpid(), twin)
+    return known[1]
+
+
+def dispose_with_twin(engine: Engine) -> None:
+    """Close ``engine``'s pooled connections and its autocommit twin's (if it has one)."""
+    known = _twins.pop(engine, None)
+    if known is not None:
+        known[1].dispose()
+    engine.dispose()
+
+
+def session_autocommit_twin(scoped: scoped_session[Any]) -> Engine | None:
+    """The autocommit twin of the app's engine, for a serving process on PostgreSQL; None
+    where the session factory is bound to a connection of its own (a test's outer
+    transaction, which a statement must join to see its data and to take it back) or on
+    SQLite. Asks the factory, so no session is made to answer."""
+    if scoped.session_factory.kw.get("bind") is not None:
+        return None
+    from flask import current_app
+
+    from crm.extensions import db
+
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return None
+    return autocommit_twin(engine, current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout: a connection the server has closed is replaced (the pool tries again)."""
+    if not _still_open(dbapi_connection):
+        raise DisconnectionError("the database closed this pooled connection")
+
+
+def _still_open(dbapi_connection: Any) -> bool:
+    """True unless the connection is known closed or the server has written to it while idle.
+
+    An idle PostgreSQL connection receives nothing unless the server is ending it (a FATAL
+    "terminating connection" message, then EOF) or it LISTENs, which ours never do: readable
+    means closed. No round trip: a zero-timeout poll of the socket.
+    """
+    if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
+        return False
+    pgconn = getattr(dbapi_connection, "pgconn", None)
+    if pgconn is None:
+        return True
+    try:
+        poller = io_select.poll()
+        poller.register(pgconn.socket, io_select.POLLIN)
+        return not poller.poll(0)
+    except Exception:  # no socket to poll (psycopg raises its own error): the connection is gone
+        return False
 
 
 def render_migration_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:

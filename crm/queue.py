@@ -88,6 +88,12 @@ def enqueue_after_commit(
     session.info.setdefault(_PENDING, []).append((task_name, args, countdown))
 
 
+def enqueue_committed(task_name: str, *args: Any) -> None:
+    """Send ``task_name`` now, for work already committed outside the session (a statement
+    that was its own transaction, ``crm.database.autocommit_twin``)."""
+    _send(task_name, args, None)
+
+
 def _send(task_name: str, args: tuple[Any, ...], countdown: float | None) -> None:
     from flask import current_app
 

@@ -23,6 +23,7 @@ from config import Settings, load_settings
 from crm.app import create_app
 from crm.auth import services as auth_services
 from crm.auth.models import User
+from crm.database import dispose_with_twin
 from crm.extensions import db
 from crm.privacy.services import Actor
 from crm.referrals import candidates
@@ -98,7 +99,7 @@ def app(database_url: str, redis_url: str) -> Iterator[Flask]:
     with application.app_context():
         # Close pooled connections now: left to the garbage collector (once a second
         # create_app() rebinds the extensions), they surface as ResourceWarnings = errors.
-        db.engine.dispose()
+        dispose_with_twin(db.engine)
 
 
 class RequestScopedClient(FlaskClient):

@@ -112,18 +112,18 @@ def create_callback_request() -> Response:
 def _capture(key_id: int, data: Any, idem: str | None, fingerprint: str) -> Response:
     """One committed inbox row, then 201: the engine builds the lead within a second."""
     try:
-        with unit_of_work():
-            answer = inbox.accept(
-                data,
-                source="web_form",
-                channel="web_form",
-                target_minutes=_settings().callback_target_minutes,
-                api_key_id=key_id,
-                idempotency_key=idem,
-                request_hash=fingerprint if idem else None,
-                remote_addr=request.remote_addr,
-                request_id=request_id(),
-            )
+        answer = inbox.accept(
+            data,
+            source="web_form",
+            channel="web_form",
+            target_minutes=_settings().callback_target_minutes,
+            api_key_id=key_id,
+            idempotency_key=idem,
+            request_hash=fingerprint if idem else None,
+            remote_addr=request.remote_addr,
+            request_id=request_id(),
+            commit=True,
+        )
     except DomainError as exc:
         if exc.kind == ErrorKind.CONFLICT and idem:
             # A twin request committed first: answer as it did, or refuse a different body.

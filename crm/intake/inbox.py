@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
+import psycopg
 from psycopg.types.json import Json
 from sqlalchemy import (
     Table,
@@ -35,10 +37,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from crm import clock
-from crm.database import claim_due
+from crm.database import claim_due, session_autocommit_twin, unit_of_work
 from crm.errors import DomainError, ErrorKind
 from crm.extensions import db
 from crm.intake import services
@@ -47,7 +50,7 @@ from crm.intake.models import CallbackInbox, Contact, Lead
 from crm.intake.references import new_reference
 from crm.oncall import paging
 from crm.privacy.services import Actor, record_audit_event
-from crm.queue import INTAKE_KICK, enqueue_after_commit
+from crm.queue import INTAKE_KICK, enqueue_after_commit, enqueue_committed
 
 log = logging.getLogger(__name__)
 
@@ -203,20 +206,29 @@ def _prepared(name: str, with_email: bool) -> tuple[str, dict[str, Any]]:
     return str(compiled), dict(compiled.params)
 
 
-def _run(name: str, with_email: bool, params: dict[str, Any]) -> Any:
-    """One of the endpoint's statements in the session's transaction: its row, or None."""
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        sql, fixed = _prepared(name, with_email)
-        bound = {k: Json(v) if isinstance(v, dict) else v for k, v in params.items()}
-        with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-            cursor.execute(sql, fixed | bound, prepare=True)
-            return cursor.fetchone()
-    return connection.execute(_statement(name, connection.dialect.name, with_email), params).first()
+def _run(
+    name: str, with_email: bool, params: dict[str, Any], connection: Connection | psycopg.Connection
+) -> Any:
+    """One of the endpoint's statements on ``connection`` (SQLAlchemy's, or on PostgreSQL the
+    driver's own): its row, or None."""
+    if isinstance(connection, Connection):
+        if connection.dialect.name != "postgresql":
+            statement = _statement(name, connection.dialect.name, with_email)
+            return connection.execute(statement, params).first()
+        connection = cast(psycopg.Connection, connection.connection.driver_connection)
+    sql, fixed = _prepared(name, with_email)
+    bound = {k: Json(v) if isinstance(v, dict) else v for k, v in params.items()}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, fixed | bound, prepare=True)
+        return cursor.fetchone()
 
 
 def _statement(name: str, dialect: str, with_email: bool) -> Any:
-    return _accept_statement(dialect, with_email) if name == "accept" else _answer_query(with_email)
+    if name == "accept":
+        return _accept_statement(dialect, with_email)
+    if name == "insert":
+        return _insert_statement(dialect)
+    return _answer_query(with_email)
 
 
 @cache
@@ -224,10 +236,18 @@ def _insert_statement(dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: a replayed key inserts nothing."""
     table = cast(Table, CallbackInbox.__table__)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+    columns = (*_ACCEPT_COLUMNS, "reference", "requested_again")
+    return (
+        insert(table)
+        .values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    )
 
 
-def _answer_for(data: CallbackRequestData) -> tuple[str, bool]:
+def _answer_for(
+    data: CallbackRequestData, connection: Connection | psycopg.Connection
+) -> tuple[str, bool]:
     """The reference to give: the person's open lead, a request of theirs still in the inbox,
     or a new one no lead has. The engine applies the same rules
     (``services.capture_callback_request``) when it builds the lead."""
@@ -236,6 +256,7 @@ def _answer_for(data: CallbackRequestData) -> tuple[str, bool]:
         "answer",
         bool(data.email),
         {"phone": data.phone, "email": data.email, "candidate": candidate},
+        connection,
     )
     if row[0] is not None:
         return row[0], True
@@ -255,13 +276,17 @@ def accept(
     request_hash: str | None = None,
     remote_addr: str | None = None,
     request_id: str | None = None,
+    commit: bool = False,
 ) -> InboxAnswer:
-    """Write the one inbox row for a validated request (a kick follows the commit).
+    """Write the one inbox row for a validated request; a kick follows the commit.
 
-    One statement answers and inserts. When it inserts nothing, the two-statement path (the
-    answer, then a plain INSERT) runs: a replayed Idempotency-Key finds its row taken again and
-    the caller (in a new transaction) answers from that row with ``replay``, or refuses a
-    different body; a candidate reference a lead already has is replaced by an unused one.
+    By default the row joins the session's transaction (the hosted form and staff-logged
+    enquiries). ``commit=True`` (the public endpoint) commits it before returning: in a
+    serving process on PostgreSQL as a statement that is its own transaction, on the
+    engine's autocommit twin (``crm.database.autocommit_twin``): one round trip, where a
+    session's transaction costs a ping, BEGIN and COMMIT more. Where the session is bound to
+    a connection of its own (a test's outer transaction), or on SQLite, it commits a unit of
+    work on the session instead: the same statement, the same answer.
     """
     now = clock.now()
     values: dict[str, Any] = {
@@ -283,24 +308,49 @@ def accept(
         "attempts": 0,
         "next_attempt_at": now,
     }
-    row = _run("accept", bool(data.email), values | {"candidate": new_reference()})
-    if row is not None:
-        answer = InboxAnswer(row[0], bool(row[1]))
-    else:
-        reference, again = _answer_for(data)
-        connection = db.session.connection()
-        stored = connection.execute(
-            _insert_statement(connection.dialect.name),
-            values | {"reference": reference, "requested_again": again},
-        ).scalar()
-        if stored is None:
-            raise DomainError(
-                "A request with this Idempotency-Key is already being handled.",
-                ErrorKind.CONFLICT,
-            )
-        answer = InboxAnswer(reference, again)
-    _kick()
+    twin = session_autocommit_twin(db.session) if commit else None
+    if twin is not None:
+        pooled = twin.raw_connection()
+        try:
+            answer = _write(data, values, cast(psycopg.Connection, pooled.driver_connection))
+        finally:
+            pooled.close()
+        _kick(committed=True)
+        return answer
+    with unit_of_work() if commit else nullcontext():
+        answer = _write(data, values, db.session.connection())
+        _kick(committed=False)
     return answer
+
+
+def _write(
+    data: CallbackRequestData,
+    values: dict[str, Any],
+    connection: Connection | psycopg.Connection,
+) -> InboxAnswer:
+    """The row on ``connection``: one statement answers and inserts.
+
+    When it inserts nothing, the two-statement path (the answer, then a plain INSERT) runs: a
+    replayed Idempotency-Key finds its row taken again and the caller (in a new transaction)
+    answers from that row with ``replay``, or refuses a different body; a candidate reference
+    a lead already has is replaced by an unused one.
+    """
+    row = _run("accept", bool(data.email), values | {"candidate": new_reference()}, connection)
+    if row is not None:
+        return InboxAnswer(row[0], bool(row[1]))
+    reference, again = _answer_for(data, connection)
+    stored = _run(
+        "insert",
+        bool(data.email),
+        values | {"reference": reference, "requested_again": again},
+        connection,
+    )
+    if stored is None:
+        raise DomainError(
+            "A request with this Idempotency-Key is already being handled.",
+            ErrorKind.CONFLICT,
+        )
+    return InboxAnswer(reference, again)
 
 
 # A kick costs the request about a millisecond of CPU (Celery's message), more than the rest
@@ -314,11 +364,14 @@ LINGER_SECONDS = 0.5
 _last_kick = [float("-inf")]
 
 
-def _kick() -> None:
+def _kick(*, committed: bool) -> None:
     now = time.monotonic()
     if now - _last_kick[0] >= KICK_EVERY_SECONDS:
         _last_kick[0] = now
-        enqueue_after_commit(db.session(), INTAKE_KICK)
+        if committed:
+            enqueue_committed(INTAKE_KICK)
+        else:
+            enqueue_after_commit(db.session(), INTAKE_KICK)
 
 
 def stored_request(data: CallbackRequestData) -> dict[str, Any]:

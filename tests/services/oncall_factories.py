@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from crm import clock
 from crm.app import create_app
 from crm.auth.models import User
+from crm.database import dispose_with_twin
 from crm.extensions import db
 from crm.intake import services as intake
 from crm.intake import wording
@@ -204,7 +205,7 @@ def scratch_app(tmp_path: Path, redis_url: str, label: str, **overrides: Any) ->
         finally:
             with app.app_context():
                 db.session.remove()
-                db.engine.dispose()
+                dispose_with_twin(db.engine)
 
 
 def run_threads(app: Flask, work: list[Callable[[], None]]) -> list[BaseException]:

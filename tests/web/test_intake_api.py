@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.intake import wording
+from crm.intake import rate_limits, wording
 from crm.intake.models import ApiKey, CallbackInbox, CallbackRequest
 from crm.privacy.models import ConsentRecord, DisclosureRecord
 from tests.conftest import login
@@ -429,6 +429,57 @@ def test_both_rate_limit_counters_expire_after_two_windows(app, client, secret):
     assert int(store.get(mine[0])) == 2
     for key in (mine[0], everyone[-1]):
         assert 0 < store.ttl(key) <= 2 * rate_limits.WINDOW_SECONDS
+
+
+def _address_counter(app, address: str) -> int:
+    import redis as redis_lib
+
+    store = redis_lib.Redis.from_url(app.config["RATELIMIT_STORAGE_URI"])
+    try:
+        prefix = app.config["RATELIMIT_KEY_PREFIX"]
+        (key,) = store.keys(f"{prefix}/intake-ip/{address}/*")
+        return int(store.get(key))
+    finally:
+        store.close()
+
+
+def test_the_counting_script_is_loaded_again_when_redis_has_forgotten_it(app, client, secret):
+    """Redis forgets scripts on a restart or SCRIPT FLUSH: EVALSHA fails with NOSCRIPT, and
+    the request is counted by EVAL instead (which loads it again), not waved through."""
+    import redis as redis_lib
+
+    assert post_api(client, body(phone="07700 900321"), secret, ip="10.2.0.2").status_code == 201
+    store = redis_lib.Redis.from_url(app.config["RATELIMIT_STORAGE_URI"])
+    try:
+        store.script_flush()
+        assert (
+            post_api(client, body(phone="07700 900322"), secret, ip="10.2.0.2").status_code == 201
+        )
+        assert store.script_exists(rate_limits._COUNT_BOTH_SHA) == [True]
+    finally:
+        store.close()
+    assert _address_counter(app, "10.2.0.2") == 2
+
+
+def test_a_rate_limit_connection_redis_closed_is_replaced_and_the_request_counted(
+    app, client, secret
+):
+    """The limits use a connection of the thread's own: one that Redis closed (a restart, a
+    CLIENT KILL) is replaced once, so the request is counted rather than let through."""
+    import redis as redis_lib
+
+    assert post_api(client, body(phone="07700 900331"), secret, ip="10.2.0.3").status_code == 201
+    mine = rate_limits._connection(app.config["RATELIMIT_STORAGE_URI"])
+    host, port = mine._sock.getsockname()[:2]
+    address = f"{host}:{port}"
+    store = redis_lib.Redis.from_url(app.config["RATELIMIT_STORAGE_URI"])
+    try:
+        store.client_kill(address)
+    finally:
+        store.close()
+    assert post_api(client, body(phone="07700 900332"), secret, ip="10.2.0.3").status_code == 201
+    assert _address_counter(app, "10.2.0.3") == 2
+    assert rate_limits._connection(app.config["RATELIMIT_STORAGE_URI"]) is not mine
 
 
 def test_the_api_never_asks_a_half_signed_in_browser_for_its_second_step(client, secret, staff):
